@@ -1,0 +1,97 @@
+"""An nbgrader course directory driven through nbgrader's Python API.
+
+Layout (nbgrader's own): ``ROOT/source/a2`` (a copy of the kit's ``notebooks/``), ``ROOT/release``,
+``ROOT/submitted/<student>/a2``, ``ROOT/autograded``, ``ROOT/feedback``, ``ROOT/gradebook.db``.
+The configuration is ``autograder/nbgrader_config.py`` with the root and the gradebook URL set here.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = KIT_ROOT / "notebooks"
+CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
+ASSIGNMENT = "a2"
+
+
+def nbgrader_config(root: Path, db_url: str | None = None) -> Config:
+    """The kit's nbgrader configuration for a course rooted at ``root``."""
+    config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.db_url = db_url or f"sqlite:///{Path(root) / 'gradebook.db'}"
+    return config
+
+
+@dataclass
+class Course:
+    """An instructor's working course directory."""
+
+    root: Path
+    assignment: str = ASSIGNMENT
+    db_url: str | None = None
+    config: Config = field(init=False)
+
+    def __post_init__(self):
+        self.root = Path(self.root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config = nbgrader_config(self.root, self.db_url)
+        self.db_url = self.config.CourseDirectory.db_url
+
+    # nbgrader's folders ---------------------------------------------------------------
+    @property
+    def source_dir(self) -> Path:
+        return self.root / "source" / self.assignment
+
+    @property
+    def release_dir(self) -> Path:
+        return self.root / "release" / self.assignment
+
+    def submitted_dir(self, student: str) -> Path:
+        return self.root / "submitted" / student / self.assignment
+
+    def autograded_dir(self, student: str) -> Path:
+        return self.root / "autograded" / student / self.assignment
+
+    def feedback_dir(self, student: str) -> Path:
+        return self.root / "feedback" / student / self.assignment
+
+    # steps ----------------------------------------------------------------------------
+    def api(self):
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        return NbGraderAPI(coursedir=CourseDirectory(config=self.config), config=self.config)
+
+    def sync_source(self, notebooks: Path = NOTEBOOKS, names: list[str] | None = None) -> list[Path]:
+        """Copy the kit's source notebooks (all, or the stems in ``names``) into ``source/a2``."""
+        self.source_dir.mkdir(parents=True, exist_ok=True)
+        copied = []
+        for nb in sorted(Path(notebooks).glob("*.ipynb")):
+            if names is None or nb.stem in names:
+                copied.append(Path(shutil.copy2(nb, self.source_dir / nb.name)))
+        if not copied:
+            raise FileNotFoundError(f"No source notebooks found in {notebooks}")
+        return copied
+
+    def generate_release(self) -> Path:
+        """nbgrader generate_assignment: strips solutions and hidden tests, records checksums."""
+        result = self.api().generate_assignment(self.assignment)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader generate_assignment failed:\n{result['log']}\n{result.get('error', '')}")
+        return self.release_dir
+
+    def scores(self, student: str) -> dict[str, dict[str, tuple[float, float]]]:
+        """Autograded points per notebook and grade cell: ``{notebook: {grade_id: (score, max)}}``."""
+        from nbgrader.api import Gradebook
+
+        out: dict[str, dict[str, tuple[float, float]]] = {}
+        with Gradebook(self.db_url) as gb:
+            submission = gb.find_submission(self.assignment, student)
+            for nb in submission.notebooks:
+                out[nb.name] = {g.name: (g.score, g.max_score) for g in nb.grades if g.auto_score is not None or g.cell_type == "code"}
+        return out
