@@ -1,0 +1,150 @@
+"""The training engine: any ``nn.Module``, any loss module, SGD with momentum, driven by a config.
+
+``fit`` keeps whole data sets in memory and makes each batch with a few tensor operations on the
+compute device (see :mod:`a2lib.data.loader`); it sets the learning rate every iteration (linear
+warm-up, then step decay or cosine), uses mixed precision on CUDA, seeds everything, shows tqdm
+progress, records a per-epoch history and saves the best checkpoint.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import save_checkpoint
+from .config import TrainConfig, load_config
+from .data import ImageSet, Loader
+from .device import default_device
+from .mode import seed_everything
+
+Criterion = nn.Module | Callable[[int], nn.Module]
+
+
+@dataclass
+class History:
+    """Per-epoch record of a run: ``df`` has columns epoch, lr, train_loss, train_acc, val_loss,
+    val_acc, seconds (val_* are NaN without validation data)."""
+
+    rows: list[dict] = field(default_factory=list)
+    best_path: Path | None = None
+
+    @property
+    def df(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"])
+
+    @property
+    def best_val_acc(self) -> float:
+        return float(self.df["val_acc"].max())
+
+    def __repr__(self) -> str:
+        last = self.rows[-1] if self.rows else {}
+        return f"History({len(self.rows)} epochs, last={ {k: round(v, 4) for k, v in last.items()} })"
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def _validate(model: nn.Module, loader: Loader, criterion: nn.Module, device, amp: bool) -> tuple[float, float]:
+    model.eval()
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    n = 0
+    for x, y in loader:
+        with _autocast(device, amp):
+            logits = model(x)
+        total_loss += criterion(logits.float(), y).detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        n += len(y)
+    return (total_loss / max(n, 1)).item(), correct.item() / max(n, 1)
+
+
+def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None, criterion: Criterion | None = None,
+        config: TrainConfig | dict | str | None = None, out_dir: str | Path | None = None, device=None,
+        progress: bool = True, **overrides) -> History:
+    """Train ``model`` on ``train_data`` and return its :class:`History`.
+
+    Args:
+        model: any module mapping float images [B, 3, 32, 32] to logits [B, C].
+        criterion: a loss module ``(logits [B, C], labels [B]) -> scalar``, or a function
+            ``epoch -> loss module`` (e.g. deferred re-weighting switches weights on late);
+            default: cross-entropy with the config's label smoothing.
+        config: a :class:`TrainConfig`, a dict, or a YAML path; ``overrides`` replace its fields.
+        out_dir: where ``best.pt`` (best validation accuracy, or the last epoch without
+            validation data) and ``history.csv`` are written.
+    """
+    cfg = load_config(config, **overrides)
+    device = torch.device(device) if device is not None else default_device()
+    seed_everything(cfg.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    model.to(device)
+    if criterion is None:
+        criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    criterion_at = criterion if not isinstance(criterion, nn.Module) else (lambda epoch, c=criterion: c)
+
+    train_loader = Loader(train_data, cfg.batch_size, shuffle=True, augment=cfg.augment, device=device,
+                          seed=cfg.seed, drop_last=len(train_data) > cfg.batch_size)
+    val_loader = Loader(val_data, 500, device=device) if val_data is not None else None
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=cfg.momentum,
+                                weight_decay=cfg.reg, nesterov=cfg.nesterov and cfg.momentum > 0)
+    steps_per_epoch = len(train_loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: cfg.lr_factor(it / steps_per_epoch))
+    use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+
+    history = History()
+    out = Path(out_dir) if out_dir is not None else None
+    best = -1.0
+    epochs = tqdm(range(cfg.epochs), desc=cfg.name, disable=not progress, unit="epoch")
+    for epoch in epochs:
+        loss_fn = criterion_at(epoch)
+        if isinstance(loss_fn, nn.Module):
+            loss_fn.to(device)
+        model.train()
+        start = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        total_loss = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        batches = tqdm(train_loader, leave=False, disable=not progress, desc=f"epoch {epoch + 1}", unit="batch")
+        for x, y in batches:
+            with _autocast(device, cfg.amp):
+                logits = model(x)
+                loss = loss_fn(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            # Sums stay on the device: no per-batch synchronisation with the host.
+            total_loss += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": (total_loss / seen).item(), "train_acc": correct.item() / seen,
+               "val_loss": float("nan"), "val_acc": float("nan")}
+        if val_loader is not None:
+            row["val_loss"], row["val_acc"] = _validate(model, val_loader, loss_fn, device, cfg.amp)
+        row["seconds"] = time.perf_counter() - start
+        history.rows.append(row)
+        epochs.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.3f}",
+                           val=f"{row['val_acc']:.3f}" if val_loader is not None else "-")
+        score = row["val_acc"] if val_loader is not None else epoch
+        if out is not None and score > best:
+            best = score
+            history.best_path = save_checkpoint(out / "best.pt", model, cfg, train_data.classes,
+                                                {k: v for k, v in row.items()} | {"history": history.df.to_dict("list")})
+    if out is not None:
+        history.df.to_csv(out / "history.csv", index=False)
+    return history
