@@ -6,7 +6,9 @@ The configuration is ``autograder/nbgrader_config.py`` with the root and the gra
 """
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +64,11 @@ class Course:
 
     # steps ----------------------------------------------------------------------------
     def api(self):
+        # nbgrader runs `alembic` (and Jupyter runs the kernel) from PATH: make this interpreter's
+        # bin folder visible even when the venv is not activated.
+        bin_dir = str(Path(sys.executable).parent)
+        if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 

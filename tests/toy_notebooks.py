@@ -1,0 +1,42 @@
+"""A tiny nbgrader source notebook for the autograder's own tests (the kit's notebooks are bigger).
+
+``write_toy_notebooks(folder)`` writes ``folder/01_toy.ipynb``: a solution cell ``double`` (grade_id
+``double``), a public test ``test_double`` (1 point), a cell with a hidden test ``test_double_hidden``
+(2 points) and a test that prints its score as partial credit is not used (nbgrader's plain rules).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat as nbf
+
+
+def _meta(grade_id: str, *, grade: bool, solution: bool, points: float = 0) -> dict:
+    meta = {"grade": grade, "solution": solution, "grade_id": grade_id, "locked": not solution, "schema_version": 3}
+    if grade:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def toy_notebook():
+    nb = nbf.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbf.v4.new_markdown_cell("# Toy\nWrite `double(x)`."),
+        nbf.v4.new_code_cell("import numpy as np", metadata=_meta("imports", grade=False, solution=False)),
+        nbf.v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+                             metadata=_meta("double", grade=False, solution=True)),
+        nbf.v4.new_code_cell('assert double(1) == 2, "double(1) should be 2"',
+                             metadata=_meta("test_double", grade=True, solution=False, points=1)),
+        nbf.v4.new_code_cell('assert double(3) == 6, "double(3) should be 6"\n### BEGIN HIDDEN TESTS\n'
+                             'assert double(-7) == -14, "double(-7) should be -14: negative numbers"\n### END HIDDEN TESTS',
+                             metadata=_meta("test_double_hidden", grade=True, solution=False, points=2)),
+    ]
+    return nb
+
+
+def write_toy_notebooks(folder: Path) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    nbf.write(toy_notebook(), folder / "01_toy.ipynb")
+    return folder
