@@ -1,0 +1,148 @@
+"""a2lib.models, a2lib.train, a2lib.evaluate, a2lib.checkpoint, a2lib.plots on synthetic data."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from a2lib.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from a2lib.config import TrainConfig, load_config
+from a2lib.data import load_cifar10
+from a2lib.evaluate import Evaluation, confusion_from_predictions, evaluate
+from a2lib.models import build_model, resnet32
+from a2lib.train import fit
+
+
+def small_cnn():
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4), nn.Flatten(), nn.Linear(16 * 64, 10))
+
+
+def test_resnet32_shape_and_size():
+    model = resnet32()
+    assert sum(p.numel() for p in model.parameters()) == 464_154
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(convs) + len(linears) == 32  # the "32" in ResNet-32
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(KeyError, match="notebook"):
+        build_model("mymodel")
+
+
+def test_metrics_on_hand_made_confusion():
+    classes = ["a", "b", "c"]
+    labels = [0, 0, 0, 0, 1, 1, 2, 2, 2, 2]
+    preds = [0, 0, 0, 1, 1, 2, 2, 2, 0, 0]
+    conf = confusion_from_predictions(labels, preds, classes)
+    assert conf.values.tolist() == [[3, 1, 0], [0, 1, 1], [2, 0, 2]]
+    ev = Evaluation(conf)
+    assert ev.accuracy == pytest.approx(6 / 10)
+    assert ev.per_class.tolist() == pytest.approx([0.75, 0.5, 0.5])
+    table = ev.per_class_table()
+    assert table.loc["overall", "images"] == 10 and table.loc["overall", "correct"] == 6
+    assert list(table.index) == classes + ["overall"]
+    empty = Evaluation(confusion_from_predictions([0], [0], ["a", "b"]))
+    assert math.isnan(empty.per_class["b"])
+
+
+def test_lr_schedule():
+    cfg = load_config({"epochs": 10, "steps": [5, 8], "lr_gamma": 0.1, "warmup_epochs": 2})
+    assert cfg.lr_factor(1.0) == pytest.approx(0.5, abs=1e-3)
+    assert [cfg.lr_factor(e) for e in (2, 4.9, 5, 8)] == pytest.approx([1, 1, 0.1, 0.01])
+    cosine = load_config({"epochs": 10, "schedule": "cosine"})
+    assert [cosine.lr_factor(e) for e in (0, 5, 10)] == pytest.approx([1, 0.5, 0])
+    assert load_config({"epochs": 70, "steps": [42, 56]}, epochs=8).steps == [5, 6]
+    with pytest.raises(ValueError, match="Unknown config keys"):
+        load_config({"learning_rte": 0.1})
+
+
+def test_training_learns_and_is_seeded(synthetic_root, tmp_path):
+    train = load_cifar10(synthetic_root, "train")
+    test = load_cifar10(synthetic_root, "test")
+    cfg = {"epochs": 4, "learning_rate": 0.02, "batch_size": 50, "seed": 1}
+    torch.manual_seed(0)
+    model = small_cnn()
+    history = fit(model, train, test, config=cfg, out_dir=tmp_path / "run", progress=False, device="cpu")
+    df = history.df
+    assert list(df.columns) == ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"]
+    assert len(df) == 4 and df["train_loss"].iloc[-1] < df["train_loss"].iloc[0]
+    assert evaluate(model, test).accuracy > 0.6  # chance is 0.1
+    assert (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "history.csv").exists()
+    # Same seed, same model init -> the same run.
+    torch.manual_seed(0)
+    again = fit(small_cnn(), train, test, config=cfg, progress=False, device="cpu")
+    assert np.allclose(again.df["train_loss"], df["train_loss"])
+
+
+def test_criterion_schedule_is_called_per_epoch(synthetic_root):
+    train = load_cifar10(synthetic_root, "train").subset(range(200))
+    calls = []
+
+    def criterion_at(epoch):
+        calls.append(epoch)
+        return nn.CrossEntropyLoss(weight=torch.ones(10) * (1 + epoch))
+
+    fit(small_cnn(), train, criterion=criterion_at, config={"epochs": 3, "batch_size": 100}, progress=False, device="cpu")
+    assert calls == [0, 1, 2]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = resnet32()
+    path = save_checkpoint(tmp_path / "m.pt", model, TrainConfig(name="x", model="resnet32"), ["a"] * 10,
+                           {"acc": np.float64(0.5), "per_class": pd.Series([0.1, 0.2])})
+    other = resnet32()
+    payload = load_checkpoint(path, other)
+    assert payload["config"]["name"] == "x" and payload["metrics"]["acc"] == 0.5
+    assert payload["model_class"] == "ResNetCIFAR"
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+    # A bare state dict loads too.
+    torch.save(model.state_dict(), tmp_path / "bare.pt")
+    load_checkpoint(tmp_path / "bare.pt", resnet32())
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this would have run",))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "No checkpoint"),
+    ("corrupt", "not a readable PyTorch checkpoint"),
+    ("pickle", "Python objects"),
+    ("wrong_arch", "does not fit"),
+    ("nan", "NaN"),
+    ("too_large", "more than"),
+])
+def test_checkpoint_errors_are_plain(tmp_path, case, message):
+    path = tmp_path / "c.pt"
+    model = small_cnn()
+    if case == "corrupt":
+        save_checkpoint(path, model)
+        path.write_bytes(path.read_bytes()[:100])
+    elif case == "pickle":
+        torch.save({"state_dict": model.state_dict(), "evil": _RunsCode()}, path)
+    elif case == "wrong_arch":
+        save_checkpoint(path, resnet32())
+    elif case == "nan":
+        model[0].weight.data[0, 0, 0, 0] = float("nan")
+        save_checkpoint(path, model)
+    elif case == "too_large":
+        save_checkpoint(path, model)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path, small_cnn(), max_bytes=1000 if case == "too_large" else 10**9)
+
+
+def test_plots_return_figures(tmp_path, synthetic_root):
+    from a2lib import plots
+
+    hist = {"epoch": [1, 2], "train_loss": [2, 1], "train_acc": [0.3, 0.5], "val_loss": [2.1, 1.2], "val_acc": [0.3, 0.4]}
+    fig = plots.learning_curves({"a": hist, "b": hist}, save=tmp_path / "curves.png")
+    assert len(fig.axes) == 2 and (tmp_path / "curves.png").stat().st_size > 0
+    per_class = pd.Series([0.1] * 10, index=load_cifar10(synthetic_root, "test").classes)
+    fig = plots.per_class_bars({"ce": per_class, "focal": per_class * 2}, save=tmp_path / "bars.png")
+    assert len(fig.axes[0].patches) >= 20
+    conf = confusion_from_predictions([0, 1, 1], [0, 1, 0], ["a", "b"])
+    fig = plots.confusion_heatmap(conf)
+    assert fig.axes[0].get_xlabel() == "predicted"
