@@ -1,0 +1,142 @@
+"""Training throughput of the a2lib engine against a plain PyTorch loop, on the real CIFAR-10 copy.
+
+Both train the same model with the same optimizer, batch size and augmentation (4-pixel padded
+random crop + horizontal flip, normalization). The plain loop is the one of the PyTorch CIFAR
+tutorial: ``torchvision.datasets.CIFAR10`` + ``transforms`` + ``DataLoader``, with 0 and with 2 worker processes (the faster one is the baseline).
+The engine is ``a2lib.train.fit``: whole data set in memory as uint8, batches augmented with a
+few tensor operations. Images per second are measured over the same number of training steps
+after warm-up.
+
+    python bench/train_speed.py [--data data] [--steps 60] [--models student_design resnet32]
+
+Writes bench/results/train_speed.json; the top-level ``speedup`` is engine / plain loop for the
+first model (the course's student design, the size of net students train on their laptops).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torchvision import transforms
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from a2lib.data import CIFAR10_MEAN, CIFAR10_STD, default_root, load_cifar10  # noqa: E402
+from a2lib.models import resnet32  # noqa: E402
+from a2lib.train import fit  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.json"
+BATCH = 128
+
+
+def student_design() -> nn.Module:
+    """The student design of the course (0.7857 in 70 epochs): three conv layers, three linear."""
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 3), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Conv2d(64, 128, 3), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(128, 256, 3), nn.ReLU(), nn.Conv2d(256, 64, 1), nn.ReLU(), nn.Flatten(),
+        nn.Linear(1024, 384), nn.ReLU(), nn.Linear(384, 192), nn.ReLU(), nn.Linear(192, 10),
+    )
+
+
+MODELS = {"student_design": student_design, "resnet32": resnet32}
+
+
+class CIFAR10Local(torchvision.datasets.CIFAR10):
+    """torchvision's CIFAR10 without the md5 check (the local copy is a rebuilt one)."""
+
+    def _check_integrity(self) -> bool:
+        return True
+
+
+def plain_loop(make_model, root: Path, steps: int, warmup: int, workers: int) -> float:
+    """Images/s of the tutorial-style loop over ``steps`` steps after ``warmup`` steps."""
+    tf = transforms.Compose([
+        transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+        transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD),
+    ])
+    dataset = CIFAR10Local(str(root), train=True, transform=tf)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers, drop_last=True)
+    torch.manual_seed(0)
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    start = None
+    for i, (x, y) in enumerate(loader):
+        if i == warmup:
+            start = time.perf_counter()
+        if i == warmup + steps:
+            break
+        loss = criterion(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return steps * BATCH / (time.perf_counter() - start)
+
+
+def engine(make_model, root: Path, steps: int, warmup: int) -> float:
+    """Images/s of ``a2lib.train.fit`` over ``steps`` steps after ``warmup`` steps (one epoch each)."""
+    train = load_cifar10(root, "train")
+    torch.manual_seed(0)
+    model = make_model()
+    cfg = dict(batch_size=BATCH, learning_rate=0.01, momentum=0.9, reg=5e-4, device="cpu", progress=False)
+    fit(model, train.subset(range(warmup * BATCH)), epochs=1, **cfg)
+    start = time.perf_counter()
+    fit(model, train.subset(range(steps * BATCH)), epochs=1, **cfg)
+    return steps * BATCH / (time.perf_counter() - start)
+
+
+def hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, CPU only, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    args = parser.parse_args(argv)
+    root = default_root(args.data)
+    rows = []
+    for name in args.models:
+        # The baseline is the faster of the tutorial's two worker settings on this machine.
+        plain = {w: plain_loop(MODELS[name], root, args.steps, args.warmup, w) for w in (0, 2)}
+        fast = engine(MODELS[name], root, args.steps, args.warmup)
+        best = max(plain.values())
+        rows.append({"model": name, "plain_images_per_s_0_workers": round(plain[0], 1),
+                     "plain_images_per_s_2_workers": round(plain[2], 1), "plain_images_per_s": round(best, 1),
+                     "engine_images_per_s": round(fast, 1), "speedup": round(fast / best, 3)})
+    print(f"{'model':<16}{'plain, 0 workers':>18}{'plain, 2 workers':>18}{'a2lib engine':>14}{'speedup':>9}  (images/s)")
+    for r in rows:
+        print(f"{r['model']:<16}{r['plain_images_per_s_0_workers']:>18.1f}{r['plain_images_per_s_2_workers']:>18.1f}"
+              f"{r['engine_images_per_s']:>14.1f}{r['speedup']:>9.2f}")
+    result = {
+        "speedup": rows[0]["speedup"],
+        "speedup_model": rows[0]["model"],
+        "hardware": hardware(),
+        "data": "CIFAR-10 JPEG copy (see ../shared/cifar10/README.md)",
+        "batch_size": BATCH, "steps": args.steps,
+        "models": rows,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"speedup (engine / plain loop, {rows[0]['model']}): {rows[0]['speedup']:.2f}  -> {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
