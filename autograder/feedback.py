@@ -1,0 +1,287 @@
+"""Feedback for students: nbgrader's HTML (hidden tests removed) plus the kit's own page.
+
+For each graded student, ``feedback/<student>/a2/`` receives:
+
+* ``<notebook>.html`` — nbgrader's feedback, with the hidden-test regions cut out of the test cells
+  and, in those cells, error tracebacks cut down to their last line (``AssertionError: message``):
+  a traceback quotes the failing line, which would leak the hidden test (nbgrader issue #1363);
+* ``a2kit_feedback.html`` — a one-page summary: points per notebook, every failed test with its
+  message, plain-words hints for known failure signatures (see ``SIGNATURES``), and per-class accuracy
+  bars of each submitted model against the reference.
+
+Per-class accuracies come from the autograded notebooks, not from the student's own claims: a test
+cell that evaluates a submitted checkpoint displays its result as the MIME bundle
+``application/vnd.a2kit.per-class+json`` = ``{"model": NAME, "per_class": {class: accuracy},
+"reference": {class: accuracy}}`` (``reference`` optional; else ``a2lib.reference.load("per_class")[NAME]``
+is used when that reference exists). nbconvert does not render this MIME type, so students see only
+the cell's usual output. ``per_class_output(...)`` builds the bundle for ``IPython.display.display``.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbconvert.preprocessors import Preprocessor
+
+from autograder.course import Course
+
+PER_CLASS_MIME = "application/vnd.a2kit.per-class+json"
+HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+
+
+# -- nbgrader's feedback without hidden tests -----------------------------------------------------
+class RedactHiddenTracebacks(Preprocessor):
+    """In cells holding hidden tests, keep only ``ename: evalue`` of an error (the message, not the code)."""
+
+    enabled = True  # nbconvert preprocessors are off unless enabled
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and HIDDEN_BEGIN in cell.source:
+            for out in cell.get("outputs", []):
+                if out.output_type == "error":
+                    out.traceback = [f"{out.ename}: {out.evalue}"]
+        return cell, resources
+
+
+def feedback_config(course: Course):
+    """``course.config`` with nbgrader's feedback converter told to hide hidden tests."""
+    from copy import deepcopy
+
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+    config = deepcopy(course.config)
+    config.GenerateFeedback.preprocessors = [GetGrades, RedactHiddenTracebacks, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    config.ClearHiddenTests.enforce_metadata = False
+    return config
+
+
+def nbgrader_feedback(course: Course, student: str) -> tuple[bool, str]:
+    """Run nbgrader generate_feedback for one student; returns (success, log)."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    course.api()  # puts the interpreter's bin folder on PATH
+    config = feedback_config(course)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    result = api.generate_feedback(course.assignment, student)
+    return bool(result["success"]), result.get("log", "") + result.get("error", "")
+
+
+# -- what the autograded notebooks say ------------------------------------------------------------
+@dataclass
+class TestResult:
+    notebook: str
+    grade_id: str
+    score: float
+    max_score: float
+    message: str  # the error's last line, "" when it passed
+
+    @property
+    def failed(self) -> bool:
+        return self.score < self.max_score
+
+
+@dataclass
+class PerClass:
+    model: str
+    per_class: dict[str, float]
+    reference: dict[str, float] | None = None
+
+
+@dataclass
+class StudentFeedback:
+    student: str
+    tests: list[TestResult] = field(default_factory=list)
+    per_class: list[PerClass] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(t.score for t in self.tests)
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.max_score for t in self.tests)
+
+
+def per_class_output(model: str, per_class, reference=None) -> dict:
+    """The MIME bundle a test cell displays (``display(bundle, raw=True)``) to report per-class accuracy."""
+    data = {"model": model, "per_class": {str(k): float(v) for k, v in dict(per_class).items()}}
+    if reference is not None:
+        data["reference"] = {str(k): float(v) for k, v in dict(reference).items()}
+    return {PER_CLASS_MIME: data, "text/plain": f"per-class accuracy of {model}"}
+
+
+def _error_text(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+        elif out.output_type == "stream" and out.name == "stderr":
+            parts.append(out.text.strip().splitlines()[-1] if out.text.strip() else "")
+    return "\n".join(p for p in parts if p)
+
+
+def read_student(course: Course, student: str) -> StudentFeedback:
+    """Scores (gradebook), failed-test messages and per-class results (autograded notebooks)."""
+    from autograder.corpus import autograded_cells
+
+    cells = autograded_cells(course.source_dir)
+    scores = course.scores(student)
+    fb = StudentFeedback(student)
+    for nb_name, ids in cells.items():
+        path = course.autograded_dir(student) / f"{nb_name}.ipynb"
+        nb = nbformat.read(path, as_version=4) if path.exists() else None
+        by_id = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c for c in (nb.cells if nb else [])}
+        for gid, points in ids.items():
+            score = scores.get(nb_name, {}).get(gid, (None, points))[0] or 0.0
+            message = _error_text(by_id[gid]) if gid in by_id else ("notebook not submitted" if nb is None else "test cell missing")
+            fb.tests.append(TestResult(nb_name, gid, float(score), float(points), message if score < points else ""))
+        for cell in (nb.cells if nb else []):
+            for out in cell.get("outputs", []):
+                data = out.get("data", {}).get(PER_CLASS_MIME)
+                if data:
+                    fb.per_class.append(PerClass(data["model"], dict(data["per_class"]), data.get("reference")))
+    _fill_references(fb.per_class)
+    fb.hints = hints_for(fb)
+    return fb
+
+
+def _fill_references(results: list[PerClass]) -> None:
+    missing = [r for r in results if r.reference is None]
+    if not missing:
+        return
+    try:
+        from a2lib.reference import load
+
+        reference = load("per_class")
+    except FileNotFoundError:
+        return
+    for r in missing:
+        if isinstance(reference.get(r.model), dict):
+            r.reference = reference[r.model]
+
+
+# -- hints for known failure signatures -----------------------------------------------------------
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    pattern: str  # regular expression searched (case-insensitive) in the failed tests' messages
+    hint: str
+
+
+SIGNATURES = (
+    Signature("flipped_kernel", r"flip|convolution instead of cross|cross-?correlation",
+              "Your convolution flips the kernel. A convolutional layer (as in PyTorch) computes a "
+              "cross-correlation: slide the kernel over the input as it is, without reversing it."),
+    Signature("conv_backward_batch_sum", r"(sum|accumulat)\w* over the batch|batch sum|summed over (the )?(batch|images)",
+              "In the convolution's backward pass, dw and db must add up the contributions of every image of the "
+              "batch (a sum over N), not take one image or the mean."),
+    Signature("focal_equals_ce", r"(equals?|same as|identical to).{0,40}cross[- ]entropy.{0,60}gamma|gamma.{0,60}(equals?|same as|identical to).{0,40}cross[- ]entropy",
+              "Your focal loss gives the same value as cross-entropy although gamma > 0: the factor "
+              "(1 - p_t) ** gamma, with p_t the softmax probability of the true class, is missing or ignored."),
+    Signature("focal_sigmoid", r"sigmoid",
+              "The course's FocalLoss is the softmax form: p_t is the softmax probability of the true class "
+              "(per-class sigmoids are the detection variant), and with gamma = 0 it equals weighted cross-entropy."),
+    Signature("class_weights_sum", r"weights?.{0,60}(sum|add up|normali[sz])|(sum|add up|normali[sz]).{0,60}weights?",
+              "Class weights must be normalised so that they sum to the number of classes: divide the raw "
+              "weights by their sum and multiply by C."),
+    Signature("few_classes", r"predicts? only|only \d+ (of \d+ )?classes|a few classes|single class",
+              "Your model predicts only a few of the classes: check the loss (class weights, labels), the learning "
+              "rate (too high collapses the model) and that the checkpoint is the trained one."),
+)
+FEW_CLASSES_THRESHOLD = 0.02  # per-class accuracy below this counts as "never predicted"
+
+
+def hints_for(fb: StudentFeedback) -> list[str]:
+    """Plain-words hints whose signature appears in the failed tests' messages or the per-class results."""
+    text = "\n".join(t.message for t in fb.tests if t.failed)
+    hints = [s.hint for s in SIGNATURES if re.search(s.pattern, text, re.IGNORECASE)]
+    few = SIGNATURES[-1].hint
+    for r in fb.per_class:
+        dead = [c for c, acc in r.per_class.items() if acc < FEW_CLASSES_THRESHOLD]
+        if len(dead) >= len(r.per_class) / 2 and few not in hints:
+            hints.append(few + f" ({r.model}: {len(r.per_class) - len(dead)} of {len(r.per_class)} classes ever right.)")
+    return hints
+
+
+# -- the kit's page -------------------------------------------------------------------------------
+def per_class_figure(result: PerClass):
+    import pandas as pd
+
+    from a2lib.plots import per_class_bars
+
+    series = {"yours": pd.Series(result.per_class)}
+    if result.reference:
+        series["reference"] = pd.Series(result.reference).reindex(series["yours"].index)
+    return per_class_bars(series, title=f"Per-class accuracy: {result.model}")
+
+
+def _figure_html(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="per-class accuracy" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def render_html(fb: StudentFeedback) -> str:
+    esc = html.escape
+    by_nb: dict[str, list[TestResult]] = {}
+    for t in fb.tests:
+        by_nb.setdefault(t.notebook, []).append(t)
+    rows = "".join(
+        f"<tr><td>{esc(nb)}</td><td>{sum(t.score for t in ts):g}</td><td>{sum(t.max_score for t in ts):g}</td></tr>"
+        for nb, ts in by_nb.items())
+    failed = "".join(f"<li><b>{esc(t.notebook)} / {esc(t.grade_id)}</b> ({t.score:g} of {t.max_score:g}): "
+                     f"<code>{esc(t.message or 'no message')}</code></li>" for t in fb.tests if t.failed)
+    hints = "".join(f"<li>{esc(h)}</li>" for h in fb.hints)
+    figures = "".join(_figure_html(per_class_figure(r)) for r in fb.per_class)
+    return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>A2 feedback: {esc(fb.student)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em;text-align:left}}</style></head>
+<body><h1>A2 feedback for {esc(fb.student)}</h1>
+<p>Autograded points: <b>{fb.score:g} of {fb.max_score:g}</b>. The notebooks' own feedback pages are beside this one.</p>
+<table><tr><th>notebook</th><th>points</th><th>of</th></tr>{rows}</table>
+<h2>Tests that did not pass</h2><ul>{failed or '<li>None: well done.</li>'}</ul>
+<h2>Hints</h2><ul>{hints or '<li>No known mistake recognised.</li>'}</ul>
+<h2>Your models, class by class</h2>{figures or '<p>No model evaluated.</p>'}
+</body></html>"""
+
+
+@dataclass
+class FeedbackResult:
+    student: str
+    ok: bool
+    message: str
+    folder: Path
+    hints: int
+
+
+def generate_feedback(course: Course, students: list[str] | None = None, progress: bool = True) -> list[FeedbackResult]:
+    """nbgrader's feedback (hidden tests removed) and the kit's page, for every autograded student."""
+    from tqdm.auto import tqdm
+
+    if students is None:
+        autograded = course.root / "autograded"
+        students = sorted(p.name for p in autograded.iterdir() if (p / course.assignment).is_dir()) if autograded.is_dir() else []
+    results = []
+    for student in tqdm(students, desc="feedback", unit="student", disable=not progress):
+        folder = course.feedback_dir(student)
+        ok, log = nbgrader_feedback(course, student)
+        message = "" if ok else f"nbgrader generate_feedback failed: {log.strip().splitlines()[-1] if log.strip() else 'no log'}"
+        try:
+            fb = read_student(course, student)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "a2kit_feedback.html").write_text(render_html(fb))
+            hints = len(fb.hints)
+        except Exception as exc:  # one student's broken notebook must not stop the class's feedback
+            ok, message, hints = False, f"kit feedback failed: {exc!r}", 0
+        results.append(FeedbackResult(student, ok, message, folder, hints))
+    return results
