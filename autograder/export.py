@@ -1,0 +1,97 @@
+"""Grades out of the gradebook: a CSV, a grade-distribution plot and a per-test failure table.
+
+``export(course, out)`` writes into ``out`` (default ``<course>/exports``):
+
+* ``grades.csv`` — one row per student; one column per part (notebook) with its points, then
+  ``total``, ``max`` and ``percent``;
+* ``grade_distribution.png`` — a histogram of the students' percentages;
+* ``test_failures.csv`` — one row per autograded test cell: its points, how many students failed it
+  (scored below full marks) out of how many were graded, and the share.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from autograder.course import Course
+
+
+def grades_table(course: Course) -> pd.DataFrame:
+    """One row per student with a submission (index ``student``), one column per notebook, total, max, percent."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    rows = []
+    with Gradebook(course.db_url) as gb:
+        try:
+            assignment = gb.find_assignment(course.assignment)
+        except MissingEntry:
+            return pd.DataFrame(columns=["total", "max", "percent"])
+        parts = [nb.name for nb in assignment.notebooks]
+        maxima = {nb.name: nb.max_score for nb in assignment.notebooks}
+        for sub in assignment.submissions:
+            row = {"student": sub.student.id}
+            row.update({nb.name: nb.score for nb in sub.notebooks})
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=["student", *parts]).set_index("student").sort_index()
+    table = table.fillna(0.0)
+    table["total"] = table[parts].sum(axis=1)
+    table["max"] = sum(maxima.values())
+    table["percent"] = (100 * table["total"] / table["max"]).round(1) if len(table) else []
+    return table
+
+
+def failure_table(course: Course) -> pd.DataFrame:
+    """Per autograded test cell: points, students failed, students graded, share failed."""
+    from autograder.corpus import autograded_cells
+
+    cells = autograded_cells(course.source_dir)
+    students = grades_table(course).index.tolist()
+    failed = {(nb, gid): 0 for nb, ids in cells.items() for gid in ids}
+    for student in students:
+        scores = course.scores(student)
+        for nb, ids in cells.items():
+            for gid, points in ids.items():
+                score = scores.get(nb, {}).get(gid, (None, points))[0] or 0.0
+                failed[nb, gid] += score < points
+    table = pd.DataFrame([{"notebook": nb, "test": gid, "points": cells[nb][gid], "failed": n,
+                           "graded": len(students), "share_failed": round(n / len(students), 3) if students else 0.0}
+                          for (nb, gid), n in failed.items()])
+    return table.sort_values(["share_failed", "notebook"], ascending=[False, True]).reset_index(drop=True) if len(table) else table
+
+
+def distribution_plot(grades: pd.DataFrame, save: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    sns.histplot(grades["percent"], bins=range(0, 105, 5), ax=ax)
+    ax.set(xlabel="autograded points (%)", ylabel="students", xlim=(0, 100),
+           title=f"Grade distribution ({len(grades)} students, median {grades['percent'].median():.0f}%)")
+    fig.tight_layout()
+    fig.savefig(save, dpi=110)
+    plt.close(fig)
+    return save
+
+
+@dataclass
+class ExportResult:
+    grades: pd.DataFrame
+    failures: pd.DataFrame
+    grades_csv: Path
+    failures_csv: Path
+    plot: Path | None
+
+
+def export(course: Course, out: Path | None = None) -> ExportResult:
+    out = Path(out) if out else course.root / "exports"
+    out.mkdir(parents=True, exist_ok=True)
+    grades, failures = grades_table(course), failure_table(course)
+    grades.to_csv(out / "grades.csv")
+    failures.to_csv(out / "test_failures.csv", index=False)
+    plot = distribution_plot(grades, out / "grade_distribution.png") if len(grades) else None
+    return ExportResult(grades, failures, out / "grades.csv", out / "test_failures.csv", plot)
