@@ -1,0 +1,297 @@
+"""``a2kit``: the instructor's command line over nbgrader (release, collect, grade, feedback, export, demo).
+
+Every command works on a course directory (``--course``, default ``./course``; the gradebook is
+``<course>/gradebook.db`` unless ``--db URL`` names another SQLAlchemy database, e.g. PostgreSQL).
+Each prints a summary table at the end and exits with 1 when something needs the instructor's
+attention (a failed grading, an unreadable zip, a duplicate student...), 0 otherwise.
+
+    a2kit release                      # course/source/a2 <- notebooks/, student version + course/release/a2.zip
+    a2kit collect SRC                  # student folders or LMS zips -> course/submitted/<student>/a2
+    a2kit grade --workers 2            # sandboxed, parallel autograding (Dask); --scheduler tcp://HOST:8786
+    a2kit feedback                     # course/feedback/<student>/a2/*.html
+    a2kit export                       # course/exports/grades.csv, grade_distribution.png, test_failures.csv
+    a2kit reference                    # autograder/reference/* from the source notebooks' solutions
+    a2kit demo                         # all of the above on a demo class built from the test corpus
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograder.course import KIT_ROOT, NOTEBOOKS, Course
+
+ATTENTION = 1
+
+
+def _print_table(title: str, table) -> None:
+    import pandas as pd
+
+    print(f"\n{title}")
+    if table is None or len(table) == 0:
+        print("  (nothing)")
+        return
+    with pd.option_context("display.width", 160, "display.max_colwidth", 70, "display.max_rows", 500):
+        print(table.to_string(index=isinstance(table.index, pd.Index) and table.index.name is not None))
+
+
+def _course(args) -> Course:
+    return Course(Path(args.course), db_url=args.db)
+
+
+# -- release --------------------------------------------------------------------------------------
+def release(course: Course, notebooks: Path = NOTEBOOKS, names: list[str] | None = None) -> Path:
+    """Copy the source notebooks in, generate the student version, and zip it for an LMS; returns the zip."""
+    if course.source_dir.exists():  # notebooks removed from the kit must not linger in the course
+        for old in course.source_dir.glob("*.ipynb"):
+            old.unlink()
+    course.sync_source(notebooks, names)
+    course.generate_release()
+    archive = shutil.make_archive(str(course.release_dir), "zip", course.release_dir.parent, course.assignment)
+    return Path(archive)
+
+
+def cmd_release(args) -> int:
+    import pandas as pd
+
+    course = _course(args)
+    archive = release(course, Path(args.notebooks), args.only or None)
+    table = pd.DataFrame({"notebook": sorted(p.name for p in course.release_dir.glob("*.ipynb"))})
+    _print_table("Released notebooks", table)
+    print(f"\nStudent version: {course.release_dir}\nZip for the LMS: {archive}")
+    return 0
+
+
+# -- collect --------------------------------------------------------------------------------------
+def cmd_collect(args) -> int:
+    from autograder.collect import collect
+
+    course = _course(args)
+    if not course.release_dir.exists():
+        print("No release yet: run `a2kit release` first (collect checks notebook names against it).", file=sys.stderr)
+        return ATTENTION
+    report = collect(Path(args.src), course, id_pattern=args.id_pattern, progress=not args.quiet)
+    _print_table("Collected submissions", report.table())
+    print(f"\n{len(report.students)} students collected into {course.root / 'submitted'}")
+    if report.needs_attention:
+        print("Some sources need your attention (see the status and note columns).")
+    return ATTENTION if report.needs_attention else 0
+
+
+# -- grade ----------------------------------------------------------------------------------------
+def grading_env(data: str | None = None, fast: bool = False) -> dict[str, str]:
+    """Environment passed into each grading kernel: the data folder and the speed."""
+    env = {"A2_FAST": "1" if fast else "0"}
+    if data:
+        env["A2_DATA"] = str(Path(data).resolve())
+    elif os.environ.get("A2_DATA"):
+        env["A2_DATA"] = os.environ["A2_DATA"]
+    elif (KIT_ROOT / "data" / "cifar-10-batches-py").is_dir():
+        env["A2_DATA"] = str(KIT_ROOT / "data")
+    return env
+
+
+def grade(course: Course, students: list[str] | None = None, **kwargs):
+    """``autograder.grade.grade_submissions`` (sandboxed, parallel): the grading engine.
+
+    Where the engine is not installed, falls back to plain serial ``nbgrader autograde`` without a
+    sandbox, and only when ``unsafe=True``.
+    """
+    try:
+        from autograder.grade import grade_submissions
+    except ImportError:
+        return _serial_unsandboxed(course, students, **kwargs)
+    return grade_submissions(course, students, **kwargs)
+
+
+def _serial_unsandboxed(course: Course, students, *, unsafe=False, env=None, progress=True, **_ignored):
+    """Plain serial nbgrader autograde in this process: no sandbox, no limits (the engine's stand-in)."""
+    from types import SimpleNamespace
+
+    from tqdm.auto import tqdm
+
+    if not unsafe:
+        raise RuntimeError("The sandboxed grading engine (autograder.grade) is not installed; "
+                           "pass --unsafe to grade serially without a sandbox (never with real students).")
+    print("WARNING: grading serially with plain nbgrader, WITHOUT a sandbox.", file=sys.stderr)
+    students = students or sorted(p.name for p in (course.root / "submitted").iterdir() if (p / course.assignment).is_dir())
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    results = {}
+    try:
+        for student in tqdm(students, desc="grade", unit="submission", disable=not progress):
+            start = time.perf_counter()
+            out = course.api().autograde(course.assignment, student)
+            ok = bool(out["success"])
+            results[student] = SimpleNamespace(
+                status="graded" if ok else "failed", message="" if ok else (out.get("error") or "autograde failed")[-300:],
+                scores=course.scores(student) if ok else {}, seconds=time.perf_counter() - start, peak_memory_mb=0.0)
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    return SimpleNamespace(results=results, needs_attention=any(r.status == "failed" for r in results.values()))
+
+
+def grade_table(report):
+    """The engine's ``GradeReport`` as a table: student, status, points, seconds, memory, message."""
+    import pandas as pd
+
+    rows = []
+    for student, r in _report_items(report):
+        scores = getattr(r, "scores", None) or {}
+        total = sum(s or 0 for nb in scores.values() for s, _ in nb.values())
+        maximum = sum(m or 0 for nb in scores.values() for _, m in nb.values())
+        rows.append({"student": student, "status": r.status, "points": total, "max": maximum,
+                     "seconds": round(getattr(r, "seconds", 0) or 0, 1),
+                     "peak_MB": round(getattr(r, "peak_memory_mb", 0) or 0),
+                     "message": getattr(r, "message", "") or ""})
+    return pd.DataFrame(rows).set_index("student") if rows else pd.DataFrame()
+
+
+def _report_items(report):
+    """(student, result) pairs of a GradeReport, whether it holds a dict or a list of results."""
+    results = getattr(report, "results", None)
+    if results is None:
+        results = getattr(report, "students", None)
+    if isinstance(results, dict):
+        return sorted(results.items())
+    return sorted(((getattr(r, "student"), r) for r in results or []), key=lambda x: x[0])
+
+
+def cmd_grade(args) -> int:
+    course = _course(args)
+    if not course.source_dir.exists():
+        print("No source notebooks in the course: run `a2kit release` first.", file=sys.stderr)
+        return ATTENTION
+    report = grade(course, args.students or None, workers=args.workers, scheduler=args.scheduler,
+                   timeout_s=args.timeout, cell_timeout_s=args.cell_timeout, memory_gb=args.memory,
+                   unsafe=args.unsafe, force=args.force, env=grading_env(args.data, args.fast),
+                   progress=not args.quiet)
+    _print_table("Grading", grade_table(report))
+    print(f"\nGradebook: {course.db_url}")
+    if report.needs_attention:
+        print("Some submissions need your attention (see the status and message columns).")
+    return ATTENTION if report.needs_attention else 0
+
+
+# -- feedback and export --------------------------------------------------------------------------
+def cmd_feedback(args) -> int:
+    import pandas as pd
+
+    from autograder.feedback import generate_feedback
+
+    course = _course(args)
+    results = generate_feedback(course, args.students or None, progress=not args.quiet)
+    table = pd.DataFrame([{"student": r.student, "ok": r.ok, "hints": r.hints, "message": r.message} for r in results])
+    _print_table("Feedback", table.set_index("student") if len(table) else table)
+    print(f"\nFeedback pages: {course.root / 'feedback'}/<student>/{course.assignment}/ (a2kit_feedback.html and one page per notebook)")
+    return ATTENTION if any(not r.ok for r in results) or not results else 0
+
+
+def cmd_export(args) -> int:
+    from autograder.export import export
+
+    course = _course(args)
+    result = export(course, Path(args.out) if args.out else None)
+    _print_table("Grades", result.grades)
+    _print_table("Tests failed most often", result.failures.head(15))
+    print(f"\nGrades CSV: {result.grades_csv}\nFailures per test: {result.failures_csv}\nDistribution plot: {result.plot}")
+    return 0 if len(result.grades) else ATTENTION
+
+
+def cmd_reference(args) -> int:
+    from autograder.reference import main as reference_main
+
+    return reference_main(args.stems + (["--full"] if args.full else []))
+
+
+# -- demo -----------------------------------------------------------------------------------------
+def cmd_demo(args) -> int:
+    from autograder.demo import run_demo
+
+    return run_demo(keep=Path(args.keep) if args.keep else None, workers=args.workers, unsafe=args.unsafe,
+                    hostile=args.hostile, data=args.data, progress=not args.quiet, notebooks=Path(args.notebooks))
+
+
+# -- parser ---------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="a2kit", description="The A2 course kit's autograder: "
+                                     "release, collect, grade, feedback, export.")
+    parser.add_argument("--course", default="course", help="course directory (default: ./course)")
+    parser.add_argument("--db", default=None, help="gradebook SQLAlchemy URL (default: sqlite:///<course>/gradebook.db)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="student version of the notebooks (nbgrader generate_assignment) and a zip")
+    p.add_argument("--notebooks", default=str(NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
+    p.add_argument("--only", nargs="*", help="notebook stems to release (default: all)")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("collect", help="lay out student folders or LMS zips as nbgrader submissions")
+    p.add_argument("src", help="folder holding one folder or zip file per student")
+    p.add_argument("--id-pattern", help="regular expression whose first group is the student id in a name")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("grade", help="autograde every collected submission, sandboxed and in parallel")
+    p.add_argument("students", nargs="*", help="only these students (default: every submission)")
+    p.add_argument("--workers", type=int, default=2, help="parallel graders on a local Dask cluster (default 2)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (e.g. tcp://host:8786)")
+    p.add_argument("--timeout", type=float, default=900, help="wall-clock limit per submission, seconds")
+    p.add_argument("--cell-timeout", type=float, default=None, help="per-cell limit, seconds (default: per notebook)")
+    p.add_argument("--memory", type=float, default=4.0, help="memory limit per submission, GB")
+    p.add_argument("--data", help="CIFAR-10 folder for the graders (default: $A2_DATA or the kit's data/)")
+    p.add_argument("--fast", action="store_true", help="grade in fast mode (A2_FAST=1: model checks on a test subset)")
+    p.add_argument("--force", action="store_true", help="regrade submissions that did not change")
+    p.add_argument("--unsafe", action="store_true", help="grade without the bubblewrap sandbox (never with real students)")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("feedback", help="feedback pages for students (hidden tests removed, hints, per-class bars)")
+    p.add_argument("students", nargs="*")
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("export", help="grades CSV, grade distribution plot, failures per test")
+    p.add_argument("--out", help="output folder (default: <course>/exports)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("reference", help="regenerate the hidden tests' reference values from the solutions")
+    p.add_argument("stems", nargs="*")
+    p.add_argument("--full", action="store_true")
+    p.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("demo", help="the whole pipeline on a demo class built from the test corpus")
+    p.add_argument("--keep", help="course folder to build and keep (default: a temporary one, kept and printed)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--data", help="CIFAR-10 folder (default: the kit's data/, else a synthetic one)")
+    p.add_argument("--hostile", action="store_true", help="include the hostile corpus cases (slower)")
+    p.add_argument("--notebooks", default=str(NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
+    p.add_argument("--unsafe", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # nbgrader's gradebook triggers SQLAlchemy autoflush warnings that say nothing to an instructor.
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    args = build_parser().parse_args(argv)
+    start = time.perf_counter()
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, RuntimeError, ValueError) as exc:
+        print(f"a2kit {args.command}: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(f"\n[{args.command} took {time.perf_counter() - start:.0f} s]")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""``a2kit demo``: the instructor's whole pipeline on a demo class built from the test corpus.
+
+On a fresh machine (SQLite gradebook, CPU, fast mode), in a course folder of its own:
+release -> a folder of LMS-style zips, one per corpus case (the solution, the blank release, the
+typical mistakes; ``--hostile`` adds the hostile cases) -> collect -> grade (sandboxed, parallel)
+-> feedback -> export. It prints the grade table next to the points each case must get, and where
+the feedback pages and the CSV are. Exit code 0 when every case got its expected points.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from autograder import cli
+from autograder.collect import collect
+from autograder.corpus import CORPUS_DIR, Case, autograded_cells, build_submission, check_case, load_cases
+from autograder.course import KIT_ROOT, NOTEBOOKS, Course
+from autograder.export import export
+from autograder.feedback import generate_feedback
+
+
+def demo_cases(available: list[str], hostile: bool = False, corpus: Path = CORPUS_DIR) -> tuple[list[Case], list[str]]:
+    cases, skipped = load_cases(available, corpus)
+    return [c for c in cases if hostile or not c.name.startswith("hostile_")], skipped
+
+
+def build_inbox(course: Course, cases: list[Case], inbox: Path) -> Path:
+    """One zip per case in ``inbox`` (what an LMS download looks like); the course keeps no submission."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        folder = build_submission(case, course)
+        shutil.make_archive(str(inbox / case.name), "zip", folder.parent, folder.name)
+    shutil.rmtree(course.root / "submitted", ignore_errors=True)
+    return inbox
+
+
+def demo_data(root: Path, data: str | None) -> str:
+    """The CIFAR-10 folder: the one given, else the kit's ``data/``, else a small synthetic one."""
+    if data:
+        return data
+    kit_data = KIT_ROOT / "data"
+    if (kit_data / "cifar-10-batches-py" / "test_batch").exists():
+        return str(kit_data)
+    from a2lib.data import write_synthetic_cifar10
+
+    print("No CIFAR-10 in data/ (run `make data`): using a synthetic stand-in, so checks of trained "
+          "models will not reach the reference accuracies.", file=sys.stderr)
+    write_synthetic_cifar10(root / "data", n_train_per_class=100, n_test_per_class=100, seed=0)
+    return str(root / "data")
+
+
+def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, hostile: bool = False,
+             data: str | None = None, progress: bool = True, notebooks: Path = NOTEBOOKS,
+             corpus: Path = CORPUS_DIR) -> int:
+    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="a2kit-demo-"))
+    if (root / "course").exists():
+        shutil.rmtree(root / "course")
+    course = Course(root / "course")
+    print(f"Demo course: {course.root}")
+    cli.release(course, notebooks)
+    available = sorted(p.stem for p in course.source_dir.glob("*.ipynb"))
+    cases, skipped = demo_cases(available, hostile, corpus)
+    for line in skipped:
+        print(f"  waiting for a notebook: {line}")
+    inbox = build_inbox(course, cases, root / "inbox")
+    collected = collect(inbox, course, progress=progress)
+    report = cli.grade(course, workers=workers, unsafe=unsafe, memory_gb=2.0, timeout_s=600,
+                       env=cli.grading_env(demo_data(root, data), fast=True), progress=progress)
+    feedback = generate_feedback(course, progress=progress)
+    exported = export(course)
+
+    cells = autograded_cells(course.source_dir)
+    checks = {case.name: check_case(course, case, cells) for case in cases}
+    grading = cli.grade_table(report)
+    table = exported.grades.copy()
+    table["expected"] = [sum(v for ids in _expected(checks, cases, s, cells).values() for v in ids.values())
+                         for s in table.index]
+    table["as expected"] = ["yes" if checks[s].ok else "NO: " + "; ".join(checks[s].mismatches)[:90] for s in table.index]
+    if len(grading):
+        table["status"] = grading["status"].reindex(table.index).fillna("")
+    table["case"] = [next(c.description for c in cases if c.name == s)[:60] for s in table.index]
+    cli._print_table("Demo class: autograded points", table)
+    print(f"\nCollected: {len(collected.students)} of {len(cases)} zips in {inbox}"
+          f"\nFeedback:  {course.root / 'feedback'}/<student>/{course.assignment}/a2kit_feedback.html "
+          f"({sum(r.ok for r in feedback)} students)"
+          f"\nGrades:    {exported.grades_csv}\nPlot:      {exported.plot}\nFailures:  {exported.failures_csv}")
+    ok = all(c.ok for c in checks.values()) and not collected.needs_attention
+    print("\nEvery case got the points it must get." if ok else "\nSome cases did not get their expected points (see above).")
+    return 0 if ok else 1
+
+
+def _expected(checks, cases, student, cells):
+    from autograder.corpus import expected_scores
+
+    case = next(c for c in cases if c.name == student)
+    return expected_scores(case, cells)
