@@ -2,10 +2,13 @@
 
 ``write_toy_notebooks(folder)`` writes ``folder/01_toy.ipynb``: a solution cell ``double`` (grade_id
 ``double``), a public test ``test_double`` (1 point), a cell with a hidden test ``test_double_hidden``
-(2 points) and a test that prints its score as partial credit is not used (nbgrader's plain rules).
+(2 points).
 """
 from __future__ import annotations
 
+import functools
+import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat as nbf
@@ -40,3 +43,38 @@ def write_toy_notebooks(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     nbf.write(toy_notebook(), folder / "01_toy.ipynb")
     return folder
+
+
+WRONG_DOUBLE = "def double(x):\n    return abs(2 * x)\n"
+
+
+@functools.lru_cache(maxsize=None)
+def _graded_toy_template() -> Path:
+    """Built once per test session: a toy course released, with ``solution`` and ``wrong`` graded.
+
+    Graded by plain serial nbgrader in this process (the toy is trusted; the grading engine has its
+    own tests). Tests copy it with ``graded_toy_course(tmp_path)`` before changing anything.
+    """
+    from autograder.corpus import Case, Edit, build_submission
+    from autograder.course import Course
+
+    root = Path(tempfile.mkdtemp(prefix="a2kit-toy-"))
+    course = Course(root / "course")
+    course.sync_source(write_toy_notebooks(root / "notebooks"))
+    course.generate_release()
+    cases = [Case("solution", "the solution", "solution", ["01_toy"]),
+             Case("wrong", "abs: wrong for negative numbers", "solution", ["01_toy"],
+                  [Edit("01_toy", "double", WRONG_DOUBLE)])]
+    for case in cases:
+        build_submission(case, course)
+        result = course.api().autograde(course.assignment, case.name)
+        assert result["success"], result.get("log")
+    return root
+
+
+def graded_toy_course(tmp_path: Path):
+    """A private copy of the graded toy course: ``(Course, notebooks_folder)``."""
+    from autograder.course import Course
+
+    shutil.copytree(_graded_toy_template(), tmp_path, dirs_exist_ok=True)
+    return Course(tmp_path / "course"), tmp_path / "notebooks"

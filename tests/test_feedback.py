@@ -1,0 +1,78 @@
+"""a2kit feedback and export on the graded toy course: no hidden test leaks, hints, per-class bars, CSV."""
+import nbformat
+import pandas as pd
+import pytest
+
+from autograder.export import export
+from autograder.feedback import (PER_CLASS_MIME, SIGNATURES, PerClass, StudentFeedback, TestResult,
+                                 generate_feedback, hints_for, per_class_output, read_student)
+from toy_notebooks import graded_toy_course
+
+
+@pytest.fixture
+def course(tmp_path):
+    return graded_toy_course(tmp_path)[0]
+
+
+def test_feedback_hides_hidden_tests_but_shows_their_message(course):
+    results = generate_feedback(course, progress=False)
+    assert [(r.student, r.ok) for r in results] == [("solution", True), ("wrong", True)]
+    page = (course.feedback_dir("wrong") / "01_toy.html").read_text()
+    assert "negative numbers" in page                      # the test's plain-words message
+    assert "assert double(-7)" not in page and "HIDDEN TESTS" not in page  # not the hidden code
+    assert "should be 6" in page                           # visible tests stay visible
+    summary = (course.feedback_dir("wrong") / "a2kit_feedback.html").read_text()
+    assert "1 of 3" in summary and "test_double_hidden" in summary
+    assert "assert double(-7)" not in summary
+    assert "test_double_hidden" not in (course.feedback_dir("solution") / "a2kit_feedback.html").read_text()
+
+
+def _fb(*messages, per_class=()):
+    tests = [TestResult("nb", f"t{i}", 0.0, 1.0, m) for i, m in enumerate(messages)]
+    return StudentFeedback("s", tests, list(per_class))
+
+
+@pytest.mark.parametrize("message, signature", [
+    ("AssertionError: your output matches a flipped kernel: that is a convolution, not a cross-correlation", "flipped_kernel"),
+    ("AssertionError: dw is wrong: the gradient must be summed over the batch", "conv_backward_batch_sum"),
+    ("AssertionError: with gamma=2 your loss equals cross-entropy", "focal_equals_ce"),
+    ("AssertionError: this looks like the sigmoid form of the focal loss", "focal_sigmoid"),
+    ("AssertionError: the class weights must sum to the number of classes (10), yours sum to 1.0", "class_weights_sum"),
+    ("AssertionError: the model predicts only 2 of 10 classes", "few_classes"),
+])
+def test_each_failure_signature_gives_its_hint(message, signature):
+    hint = next(s.hint for s in SIGNATURES if s.name == signature)
+    assert hint in hints_for(_fb(message))
+    assert hints_for(_fb("AssertionError: shape (2, 3) should be (3, 2)")) == []
+
+
+def test_collapsed_model_is_recognised_from_per_class_accuracy():
+    collapsed = PerClass("mymodel", {f"c{i}": (0.9 if i < 3 else 0.0) for i in range(10)})
+    healthy = PerClass("other", {f"c{i}": 0.7 for i in range(10)})
+    assert any("3 of 10 classes" in h for h in hints_for(_fb(per_class=[collapsed])))
+    assert hints_for(_fb(per_class=[healthy])) == []
+
+
+def test_per_class_results_are_read_from_the_autograded_notebook(course):
+    path = course.autograded_dir("solution") / "01_toy.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    bundle = per_class_output("mymodel", pd.Series({"cat": 0.5, "dog": 0.25}), {"cat": 0.6, "dog": 0.7})
+    nb.cells[3].outputs.append(nbformat.v4.new_output("display_data", data=bundle))
+    nbformat.write(nb, path)
+    fb = read_student(course, "solution")
+    assert fb.per_class == [PerClass("mymodel", {"cat": 0.5, "dog": 0.25}, {"cat": 0.6, "dog": 0.7})]
+    generate_feedback(course, ["solution"], progress=False)
+    assert "data:image/png;base64" in (course.feedback_dir("solution") / "a2kit_feedback.html").read_text()
+    assert PER_CLASS_MIME in bundle
+
+
+def test_export_grades_failures_and_plot(course, tmp_path):
+    result = export(course, tmp_path / "exports")
+    grades = pd.read_csv(result.grades_csv, index_col="student")
+    assert list(grades.columns) == ["01_toy", "total", "max", "percent"]
+    assert grades.loc["solution", "total"] == 3 and grades.loc["wrong", "total"] == 1
+    assert grades.loc["wrong", "percent"] == pytest.approx(33.3)
+    failures = pd.read_csv(result.failures_csv).set_index("test")
+    assert failures.loc["test_double_hidden", "failed"] == 1 and failures.loc["test_double", "failed"] == 0
+    assert failures.loc["test_double_hidden", "graded"] == 2
+    assert result.plot.stat().st_size > 1000
