@@ -1,0 +1,68 @@
+"""The a2kit command line end to end on the toy notebook: release, collect, grade, feedback, export."""
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from autograder.cli import build_parser, grading_env, main
+from autograder.corpus import Case, Edit, build_submission
+from autograder.course import Course
+from toy_notebooks import WRONG_DOUBLE, write_toy_notebooks
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "a2kit"
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("release", "collect", "grade", "feedback", "export", "reference", "demo"):
+        assert command in out
+
+
+def test_grade_options_parse():
+    args = build_parser().parse_args(["--db", "postgresql://u@h/db", "grade", "--workers", "4", "--scheduler",
+                                      "tcp://10.0.0.1:8786", "--timeout", "60", "--memory", "2", "--fast", "alice"])
+    assert (args.db, args.workers, args.scheduler, args.timeout, args.memory, args.fast, args.students) == \
+        ("postgresql://u@h/db", 4, "tcp://10.0.0.1:8786", 60.0, 2.0, True, ["alice"])
+    assert grading_env("/tmp", fast=True) == {"A2_FAST": "1", "A2_DATA": "/tmp"}
+
+
+def test_pipeline_commands_and_exit_codes(tmp_path, capsys):
+    notebooks = write_toy_notebooks(tmp_path / "notebooks")
+    course_dir = str(tmp_path / "course")
+    base = ["-q", "--course", course_dir]
+    assert main(base + ["grade", "--unsafe"]) == 1  # nothing released yet: the instructor is told
+
+    assert main(base + ["release", "--notebooks", str(notebooks)]) == 0
+    course = Course(Path(course_dir))
+    with zipfile.ZipFile(course.root / "release" / "a2.zip") as zf:
+        assert "a2/01_toy.ipynb" in zf.namelist()
+        assert b"double(-7)" not in zf.read("a2/01_toy.ipynb")  # hidden tests stay out of the release
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    staging = Course(tmp_path / "staging")
+    shutil.copytree(course.root / "source", staging.root / "source")
+    shutil.copytree(course.root / "release", staging.root / "release")
+    folder = build_submission(Case("wrong", "", "solution", ["01_toy"], [Edit("01_toy", "double", WRONG_DOUBLE)]), staging, "zoe")
+    shutil.make_archive(str(inbox / "zoe"), "zip", folder)
+    assert main(base + ["collect", str(inbox)]) == 0
+    (inbox / "yves.zip").write_bytes(b"not a zip")
+    assert main(base + ["collect", str(inbox)]) == 1  # an unreadable zip needs attention
+
+    capsys.readouterr()
+    assert main(base + ["grade", "--unsafe", "--workers", "1", "zoe"]) == 0
+    out = capsys.readouterr().out
+    assert "zoe" in out and "graded" in out
+
+    assert main(base + ["feedback"]) == 0
+    assert (course.feedback_dir("zoe") / "a2kit_feedback.html").exists()
+    assert main(base + ["export"]) == 0
+    grades = pd.read_csv(course.root / "exports" / "grades.csv", index_col="student")
+    assert grades.loc["zoe", "total"] == 1.0
+    assert "zoe" in capsys.readouterr().out
+
+
+def test_export_of_an_empty_course_needs_attention(tmp_path):
+    assert main(["-q", "--course", str(tmp_path / "empty"), "export"]) == 1
