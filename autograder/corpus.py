@@ -185,7 +185,7 @@ def apply_files(dest: Path, files: dict[str, str], files_dir: Path = FILES_DIR) 
             raise CaseError(f"unknown file operation {op!r} for {path} (copy:SRC, text:CONTENT or delete)")
 
 
-def build_submission(case: Case, course: Course, student: str | None = None) -> Path:
+def build_submission(case: Case, course: Course, student: str | None = None, files_dir: Path = FILES_DIR) -> Path:
     """Write ``case`` as ``course``'s submission of ``student`` (default: the case name); return its folder.
 
     Needs ``course.generate_release()`` first (the release is the base of every submission).
@@ -202,9 +202,9 @@ def build_submission(case: Case, course: Course, student: str | None = None) -> 
         if case.base == "solution":
             nb = solution_notebook(nb, nbformat.read(course.source_dir / f"{name}.ipynb", as_version=4))
         nbformat.write(apply_edits(nb, name, case.edits), dest / f"{name}.ipynb")
-    if case.base == "solution" and SOLUTION_FILES.is_dir():
-        shutil.copytree(SOLUTION_FILES, dest, dirs_exist_ok=True)
-    apply_files(dest, case.files)
+    if case.base == "solution" and (files_dir / "solution").is_dir():
+        shutil.copytree(files_dir / "solution", dest, dirs_exist_ok=True)
+    apply_files(dest, case.files, files_dir)
     return dest
 
 

@@ -1,0 +1,97 @@
+"""The corpus of test submissions, graded in parallel in the sandbox: every score, every message, no damage.
+
+Each YAML case in autograder/corpus/ (plus the ``solution`` and ``release`` bases) must get exactly
+the points it declares, show students the messages it declares, and leave every file outside the
+scratch folders as it was (the kit, the course's source/release/submissions, a bystander folder).
+"""
+from pathlib import Path
+
+import pytest
+
+from autograder.corpus import (Case, CaseError, apply_edits, apply_files, build_submission, expected_scores,
+                               load_cases, strip_solution_delimiters)
+from kit_corpus import AVAILABLE, corpus_cases, graded_corpus, released_course
+from toy_notebooks import graded_toy_course
+
+CASES, WAITING = corpus_cases()
+
+
+# -- the corpus format, on the toy notebook (no grading) ------------------------------------------
+def test_case_yaml_is_validated(tmp_path):
+    (tmp_path / "bad_base.yaml").write_text("description: x\nbase: perfect\nnotebooks: [01_toy]\n")
+    with pytest.raises(CaseError, match="base must be one of"):
+        load_cases(["01_toy"], tmp_path)
+    (tmp_path / "bad_base.yaml").write_text("description: x\nnotebooks: [01_toy]\nedits:\n  - {notebook: 01_toy, cell: double}\n")
+    with pytest.raises(CaseError, match="source or delete"):
+        load_cases(["01_toy"], tmp_path)
+    (tmp_path / "bad_base.yaml").write_text("description: x\nnotebooks: [03_cnn_design]\n")
+    cases, waiting = load_cases(["01_toy"], tmp_path)
+    assert [c.name for c in cases] == ["solution", "release"] and "03_cnn_design" in waiting[0]
+
+
+def test_submissions_are_built_from_the_release(tmp_path):
+    course, _ = graded_toy_course(tmp_path)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "ckpt.bin").write_bytes(b"\x00weights")
+    case = Case("edited", "", "solution", ["01_toy"], files={"checkpoints/m.pt": "copy:ckpt.bin", "notes.txt": "text:hi"})
+    folder = build_submission(case, course, files_dir=tmp_path / "files")
+    import nbformat
+    nb = nbformat.read(folder / "01_toy.ipynb", as_version=4)
+    solution = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
+    assert "return 2 * x" in solution.source and "BEGIN SOLUTION" not in solution.source
+    assert not any("HIDDEN" in c.source for c in nb.cells)  # from the release, not the source
+    assert (folder / "checkpoints" / "m.pt").read_bytes() == b"\x00weights" and (folder / "notes.txt").read_text() == "hi"
+    apply_files(folder, {"checkpoints": "delete"}, tmp_path / "files")
+    assert not (folder / "checkpoints").exists()
+    for bad in ({"../escape.txt": "text:x"}, {"/etc/x": "delete"}, {"a.txt": "move:b"}):
+        with pytest.raises(CaseError):
+            apply_files(folder, bad, tmp_path / "files")
+    with pytest.raises(CaseError, match="no cell with grade_id 'nope'.*double"):
+        apply_edits(nb, "01_toy", [__import__("autograder.corpus").corpus.Edit("01_toy", "nope", delete=True)])
+    assert strip_solution_delimiters("a\n    ### BEGIN SOLUTION\nb\n    ### END SOLUTION") == "a\nb"
+
+
+def test_expected_scores_default_to_the_base():
+    cells = {"01_toy": {"test_double": 1.0, "test_double_hidden": 2.0}, "02_other": {"t": 5.0}}
+    wrong = Case("w", "", "solution", ["01_toy"], expect={"01_toy": {"test_double_hidden": 0.5}})
+    assert expected_scores(wrong, cells) == {"01_toy": {"test_double": 1.0, "test_double_hidden": 0.5}, "02_other": {"t": 0.0}}
+    assert expected_scores(Case("r", "", "release", ["01_toy"]), cells)["01_toy"] == {"test_double": 0.0, "test_double_hidden": 0.0}
+    with pytest.raises(CaseError, match="not autograded test cells"):
+        expected_scores(Case("x", "", "solution", ["01_toy"], expect={"01_toy": {"double": 0}}), cells)
+
+
+# -- the kit's corpus, graded -----------------------------------------------------------------------
+def test_every_case_builds_against_the_release():
+    """Fast, before grading: every case's edits and expectations name real cells."""
+    course = released_course()
+    cells = __import__("autograder.corpus").corpus.autograded_cells(course.source_dir)
+    assert AVAILABLE, "no notebooks in notebooks/"
+    for case in CASES:
+        expected_scores(case, cells)
+    assert {"solution", "release"} <= {c.name for c in CASES}
+
+
+@pytest.mark.parametrize("name", [c.name for c in CASES])
+def test_case_gets_its_expected_points(name):
+    corpus = graded_corpus()
+    result = corpus.results[name]
+    assert result.ok, f"{name} ({result.description}):\n  " + "\n  ".join(result.mismatches)
+
+
+def test_grading_changed_nothing_outside_the_scratch_folders():
+    corpus = graded_corpus()
+    assert corpus.changed_outside == [], "grading changed files it must not touch:\n" + "\n".join(corpus.changed_outside)
+    assert (Path(corpus.course.root).parent / "outside" / "sentinel.txt").read_text() == "must survive grading"
+
+
+def test_failures_are_reported_for_the_instructor():
+    """Hostile cases that stop the grader (timeouts, memory, process bombs) are flagged, never silent."""
+    corpus = graded_corpus()
+    from autograder.cli import grade_table
+
+    table = grade_table(corpus.report)
+    assert set(table.index) == {c.name for c in corpus.cases}
+    failed = table[table["status"] == "failed"]
+    assert (failed["message"].str.len() > 0).all()
+    if len(failed):
+        assert corpus.report.needs_attention

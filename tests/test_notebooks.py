@@ -1,0 +1,82 @@
+"""Generic checks of every notebook in notebooks/ (they are picked up as they appear).
+
+* the release (nbgrader generate_assignment) contains no solution and no hidden test;
+* the source notebook executes end to end in fast mode (A2_FAST=1) without an error;
+* the source's solutions, submitted, get full marks on every autograded cell, and the blank release
+  gets zero on every one without the grader failing (from the corpus run, graded once).
+"""
+import os
+import shutil
+
+import nbformat
+import pytest
+
+from autograder.corpus import autograded_cells
+from autograder.course import KIT_ROOT, NOTEBOOKS
+from kit_corpus import AVAILABLE, graded_corpus, released_course
+
+SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _solution_lines(source: str) -> list[str]:
+    """The substantial lines between the solution delimiters of a source cell."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if SOLUTION_BEGIN in line:
+            inside = True
+        elif SOLUTION_END in line:
+            inside = False
+        elif inside and len(line.strip()) > 12 and not line.strip().startswith("#"):
+            lines.append(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("stem", AVAILABLE)
+def test_release_has_no_solution_and_no_hidden_test(stem):
+    course = released_course()
+    source = nbformat.read(course.source_dir / f"{stem}.ipynb", as_version=4)
+    release = nbformat.read(course.release_dir / f"{stem}.ipynb", as_version=4)
+    released = {_grade_id(c): c.source for c in release.cells}
+    text = "\n".join(c.source for c in release.cells)
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    for cell in source.cells:
+        for line in _solution_lines(cell.source):
+            assert line not in released.get(_grade_id(cell), ""), f"{stem}/{_grade_id(cell)}: solution line leaked: {line}"
+    assert autograded_cells(course.source_dir)[stem], f"{stem} has no autograded test cell"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", AVAILABLE)
+def test_source_notebook_runs_in_fast_mode(stem, tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    shutil.copytree(NOTEBOOKS, tmp_path / "notebooks")  # outputs (checkpoints, plots) stay out of the checkout
+    monkeypatch.setenv("A2_FAST", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    if (KIT_ROOT / "data" / "cifar-10-batches-py").exists():
+        monkeypatch.setenv("A2_DATA", str(KIT_ROOT / "data"))
+    path = tmp_path / "notebooks" / f"{stem}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    stderr_in_tests = [_grade_id(c) for c in nb.cells
+                       if c.get("metadata", {}).get("nbgrader", {}).get("grade") and c.cell_type == "code"
+                       and any(o.output_type == "stream" and o.name == "stderr" for o in c.outputs)]
+    assert not stderr_in_tests, f"test cells write to stderr (nbgrader would score them 0): {stderr_in_tests}"
+
+
+@pytest.mark.parametrize("stem", AVAILABLE)
+def test_solution_gets_full_marks_and_release_gets_zero(stem):
+    corpus = graded_corpus()
+    scores = {name: corpus.course.scores(name).get(stem, {}) for name in ("solution", "release")}
+    for gid, points in corpus.cells[stem].items():
+        assert scores["solution"].get(gid, (None,))[0] == points, f"solution scores {scores['solution'].get(gid)} on {stem}/{gid}"
+        assert (scores["release"].get(gid, (None,))[0] or 0) == 0, f"the blank release scores on {stem}/{gid}"
+    from autograder.cli import grade_table
+
+    status = grade_table(corpus.report)["status"]
+    assert status["solution"] != "failed" and status["release"] != "failed"
