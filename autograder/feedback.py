@@ -15,6 +15,9 @@ cell that evaluates a submitted checkpoint displays its result as the MIME bundl
 "reference": {class: accuracy}}`` (``reference`` optional; else ``a2lib.reference.load("per_class")[NAME]``
 is used when that reference exists). nbconvert does not render this MIME type, so students see only
 the cell's usual output. ``per_class_output(...)`` builds the bundle for ``IPython.display.display``.
+Failing that, the per-class table that ``a2lib.checks.check_accuracy`` prints (a line
+``NAME from CHECKPOINT on ...:`` then ``class / images / correct / accuracy [/ reference]`` rows) is
+read from the cell's text output.
 """
 from __future__ import annotations
 
@@ -148,9 +151,41 @@ def read_student(course: Course, student: str) -> StudentFeedback:
                 data = out.get("data", {}).get(PER_CLASS_MIME)
                 if data:
                     fb.per_class.append(PerClass(data["model"], dict(data["per_class"]), data.get("reference")))
+                elif out.get("output_type") == "stream" and out.get("name") == "stdout":
+                    fb.per_class.extend(parse_printed_per_class(out.text))
+    seen = set()
+    fb.per_class = [r for r in fb.per_class if not (r.model in seen or seen.add(r.model))]  # first report per model
     _fill_references(fb.per_class)
     fb.hints = hints_for(fb)
     return fb
+
+
+_TABLE_TITLE = re.compile(r"^(?P<model>\S+) from \S+ on .*:$")
+_TABLE_ROW = re.compile(r"^(?P<cls>\S+)\s+\d+\s+\d+\s+(?P<acc>[\d.]+|NaN)(?:\s+(?P<ref>[\d.]+|NaN))?\s*$")
+
+
+def parse_printed_per_class(text: str) -> list[PerClass]:
+    """Per-class tables printed by ``a2lib.checks.check_accuracy`` in a cell's output."""
+    found, lines = [], text.splitlines()
+    for i, line in enumerate(lines):
+        title = _TABLE_TITLE.match(line.strip())
+        if not title or i + 1 >= len(lines) or "accuracy" not in lines[i + 1]:
+            continue
+        per_class, reference = {}, {}
+        for row in lines[i + 2:]:
+            m = _TABLE_ROW.match(row.strip())
+            if row.strip() == "class" or row.strip().startswith("class "):
+                continue
+            if not m:
+                break
+            if m["cls"] == "overall":
+                continue
+            per_class[m["cls"]] = float(m["acc"])
+            if m["ref"] and m["ref"] != "NaN":
+                reference[m["cls"]] = float(m["ref"])
+        if per_class:
+            found.append(PerClass(title["model"], per_class, reference or None))
+    return found
 
 
 def _fill_references(results: list[PerClass]) -> None:

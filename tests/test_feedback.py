@@ -76,3 +76,17 @@ def test_export_grades_failures_and_plot(course, tmp_path):
     assert failures.loc["test_double_hidden", "failed"] == 1 and failures.loc["test_double", "failed"] == 0
     assert failures.loc["test_double_hidden", "graded"] == 2
     assert result.plot.stat().st_size > 1000
+
+
+def test_per_class_table_printed_by_check_accuracy_is_read():
+    from autograder.feedback import parse_printed_per_class
+
+    printed = ("MyModel from checkpoints/mymodel.pt on the 1,000 test images (fast mode: a fixed subset):\n"
+               "            images  correct  accuracy  reference\n"
+               "class                                           \n"
+               "airplane       100       50    0.5000     0.9000\n"
+               "automobile     100       20    0.2000        NaN\n"
+               "overall        200       70    0.3500     0.8000\n"
+               "MyModel: test accuracy 0.3500 >= 0.30, passed.\n")
+    assert parse_printed_per_class(printed) == [PerClass("MyModel", {"airplane": 0.5, "automobile": 0.2}, {"airplane": 0.9})]
+    assert parse_printed_per_class("MyModel from x on y:\nnot a table") == []
