@@ -1,0 +1,1 @@
+"""Helpers that the notebooks' test cells call (no solutions: they check, load and compare)."""
