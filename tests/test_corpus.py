@@ -60,6 +60,17 @@ def test_expected_scores_default_to_the_base():
         expected_scores(Case("x", "", "solution", ["01_toy"], expect={"01_toy": {"double": 0}}), cells)
 
 
+def test_a_warning_in_a_test_cell_costs_no_points(tmp_path):
+    """nbgrader scores a test cell 0 when it writes to stderr; the kit's config drops warnings there."""
+    course, _ = graded_toy_course(tmp_path)
+    noisy = ("import warnings\n\ndef double(x):\n    warnings.warn('x will be a tensor one day', UserWarning)\n"
+             "    import sys; print('12%|#  | 1/8 [00:01<00:07, 1.00it/s]', file=sys.stderr)\n    return 2 * x\n")
+    case = Case("noisy", "", "solution", ["01_toy"], [__import__("autograder.corpus").corpus.Edit("01_toy", "double", noisy)])
+    build_submission(case, course)
+    assert course.api().autograde(course.assignment, "noisy")["success"]
+    assert {gid: s for gid, (s, _) in course.scores("noisy")["01_toy"].items()} == {"test_double": 1.0, "test_double_hidden": 2.0}
+
+
 # -- the kit's corpus, graded -----------------------------------------------------------------------
 def test_every_case_builds_against_the_release():
     """Fast, before grading: every case's edits and expectations name real cells."""
