@@ -29,6 +29,9 @@ from autograder.course import Course
 CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
 FILES_DIR = CORPUS_DIR / "files"
 SOLUTION_FILES = FILES_DIR / "solution"  # extra files every solution-based submission carries
+# The reference solution's trained checkpoints (``bench/reference_results.py``): the solution base
+# submits them as its own ``checkpoints/``.
+REFERENCE_CHECKPOINTS = Path(__file__).resolve().parent / "reference" / "checkpoints"
 BASES = ("solution", "release")
 SOLUTION_DELIMITERS = ("BEGIN SOLUTION", "END SOLUTION")
 
@@ -185,7 +188,8 @@ def apply_files(dest: Path, files: dict[str, str], files_dir: Path = FILES_DIR) 
             raise CaseError(f"unknown file operation {op!r} for {path} (copy:SRC, text:CONTENT or delete)")
 
 
-def build_submission(case: Case, course: Course, student: str | None = None, files_dir: Path = FILES_DIR) -> Path:
+def build_submission(case: Case, course: Course, student: str | None = None, files_dir: Path = FILES_DIR,
+                     reference_checkpoints: Path = REFERENCE_CHECKPOINTS) -> Path:
     """Write ``case`` as ``course``'s submission of ``student`` (default: the case name); return its folder.
 
     Needs ``course.generate_release()`` first (the release is the base of every submission).
@@ -202,6 +206,8 @@ def build_submission(case: Case, course: Course, student: str | None = None, fil
         if case.base == "solution":
             nb = solution_notebook(nb, nbformat.read(course.source_dir / f"{name}.ipynb", as_version=4))
         nbformat.write(apply_edits(nb, name, case.edits), dest / f"{name}.ipynb")
+    if case.base == "solution" and Path(reference_checkpoints).is_dir():
+        shutil.copytree(reference_checkpoints, dest / "checkpoints", dirs_exist_ok=True)
     if case.base == "solution" and (files_dir / "solution").is_dir():
         shutil.copytree(files_dir / "solution", dest, dirs_exist_ok=True)
     apply_files(dest, case.files, files_dir)
