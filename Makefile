@@ -28,7 +28,7 @@ sandbox:
 	  (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null); } || \
 	  { echo "bubblewrap (bwrap) is missing: install it (Debian/Ubuntu: apt-get install bubblewrap)"; exit 1; }
 
-demo: setup sandbox
+demo: setup sandbox data
 	$(VENV)/bin/a2kit demo
 
 test: setup sandbox data
