@@ -39,6 +39,11 @@ class Course:
     config: Config = field(init=False)
 
     def __post_init__(self):
+        # nbgrader's gradebook runs `alembic` (and Jupyter the kernel) from PATH: make this
+        # interpreter's bin folder visible even when the venv is not activated.
+        bin_dir = str(Path(sys.executable).parent)
+        if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
         self.root = Path(self.root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.config = nbgrader_config(self.root, self.db_url)
@@ -64,11 +69,6 @@ class Course:
 
     # steps ----------------------------------------------------------------------------
     def api(self):
-        # nbgrader runs `alembic` (and Jupyter runs the kernel) from PATH: make this interpreter's
-        # bin folder visible even when the venv is not activated.
-        bin_dir = str(Path(sys.executable).parent)
-        if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-            os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 

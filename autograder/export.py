@@ -23,11 +23,14 @@ def grades_table(course: Course) -> pd.DataFrame:
     from nbgrader.api import Gradebook, MissingEntry
 
     rows = []
+    empty = pd.DataFrame(columns=["total", "max", "percent"])
+    if course.db_url.startswith("sqlite:///") and not Path(course.db_url[len("sqlite:///"):]).exists():
+        return empty  # nothing graded yet; do not create a gradebook as a side effect
     with Gradebook(course.db_url) as gb:
         try:
             assignment = gb.find_assignment(course.assignment)
         except MissingEntry:
-            return pd.DataFrame(columns=["total", "max", "percent"])
+            return empty
         parts = [nb.name for nb in assignment.notebooks]
         maxima = {nb.name: nb.max_score for nb in assignment.notebooks}
         for sub in assignment.submissions:

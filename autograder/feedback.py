@@ -78,7 +78,7 @@ def nbgrader_feedback(course: Course, student: str) -> tuple[bool, str]:
 
 # -- what the autograded notebooks say ------------------------------------------------------------
 @dataclass
-class TestResult:
+class CellResult:
     notebook: str
     grade_id: str
     score: float
@@ -100,7 +100,7 @@ class PerClass:
 @dataclass
 class StudentFeedback:
     student: str
-    tests: list[TestResult] = field(default_factory=list)
+    tests: list[CellResult] = field(default_factory=list)
     per_class: list[PerClass] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
 
@@ -145,7 +145,7 @@ def read_student(course: Course, student: str) -> StudentFeedback:
         for gid, points in ids.items():
             score = scores.get(nb_name, {}).get(gid, (None, points))[0] or 0.0
             message = _error_text(by_id[gid]) if gid in by_id else ("notebook not submitted" if nb is None else "test cell missing")
-            fb.tests.append(TestResult(nb_name, gid, float(score), float(points), message if score < points else ""))
+            fb.tests.append(CellResult(nb_name, gid, float(score), float(points), message if score < points else ""))
         for cell in (nb.cells if nb else []):
             for out in cell.get("outputs", []):
                 data = out.get("data", {}).get(PER_CLASS_MIME)
@@ -269,7 +269,7 @@ def _figure_html(fig) -> str:
 
 def render_html(fb: StudentFeedback) -> str:
     esc = html.escape
-    by_nb: dict[str, list[TestResult]] = {}
+    by_nb: dict[str, list[CellResult]] = {}
     for t in fb.tests:
         by_nb.setdefault(t.notebook, []).append(t)
     rows = "".join(

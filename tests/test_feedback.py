@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from autograder.export import export
-from autograder.feedback import (PER_CLASS_MIME, SIGNATURES, PerClass, StudentFeedback, TestResult,
+from autograder.feedback import (PER_CLASS_MIME, SIGNATURES, PerClass, StudentFeedback, CellResult,
                                  generate_feedback, hints_for, per_class_output, read_student)
 from toy_notebooks import graded_toy_course
 
@@ -28,7 +28,7 @@ def test_feedback_hides_hidden_tests_but_shows_their_message(course):
 
 
 def _fb(*messages, per_class=()):
-    tests = [TestResult("nb", f"t{i}", 0.0, 1.0, m) for i, m in enumerate(messages)]
+    tests = [CellResult("nb", f"t{i}", 0.0, 1.0, m) for i, m in enumerate(messages)]
     return StudentFeedback("s", tests, list(per_class))
 
 
