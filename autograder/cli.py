@@ -19,7 +19,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -96,72 +95,15 @@ def grading_env(data: str | None = None, fast: bool = False) -> dict[str, str]:
 
 
 def grade(course: Course, students: list[str] | None = None, **kwargs):
-    """``autograder.grade.grade_submissions`` (sandboxed, parallel): the grading engine.
+    """``autograder.grade.grade_submissions``: sandboxed, parallel, merged by one writer (see its docstring)."""
+    from autograder.grade import grade_submissions
 
-    Where the engine is not installed, falls back to plain serial ``nbgrader autograde`` without a
-    sandbox, and only when ``unsafe=True``.
-    """
-    try:
-        from autograder.grade import grade_submissions
-    except ImportError:
-        return _serial_unsandboxed(course, students, **kwargs)
     return grade_submissions(course, students, **kwargs)
 
 
-def _serial_unsandboxed(course: Course, students, *, unsafe=False, env=None, progress=True, **_ignored):
-    """Plain serial nbgrader autograde in this process: no sandbox, no limits (the engine's stand-in)."""
-    from types import SimpleNamespace
-
-    from tqdm.auto import tqdm
-
-    if not unsafe:
-        raise RuntimeError("The sandboxed grading engine (autograder.grade) is not installed; "
-                           "pass --unsafe to grade serially without a sandbox (never with real students).")
-    print("WARNING: grading serially with plain nbgrader, WITHOUT a sandbox.", file=sys.stderr)
-    students = students or sorted(p.name for p in (course.root / "submitted").iterdir() if (p / course.assignment).is_dir())
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    results = {}
-    try:
-        for student in tqdm(students, desc="grade", unit="submission", disable=not progress):
-            start = time.perf_counter()
-            out = course.api().autograde(course.assignment, student)
-            ok = bool(out["success"])
-            results[student] = SimpleNamespace(
-                status="graded" if ok else "failed", message="" if ok else (out.get("error") or "autograde failed")[-300:],
-                scores=course.scores(student) if ok else {}, seconds=time.perf_counter() - start, peak_memory_mb=0.0)
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-    return SimpleNamespace(results=results, needs_attention=any(r.status == "failed" for r in results.values()))
-
-
 def grade_table(report):
-    """The engine's ``GradeReport`` as a table: student, status, points, seconds, memory, message."""
-    import pandas as pd
-
-    if hasattr(report, "table"):
-        return report.table()
-    rows = []
-    for student, r in _report_items(report):
-        scores = getattr(r, "scores", None) or {}
-        total = sum(s or 0 for nb in scores.values() for s, _ in nb.values())
-        maximum = sum(m or 0 for nb in scores.values() for _, m in nb.values())
-        rows.append({"student": student, "status": r.status, "points": total, "max": maximum,
-                     "seconds": round(getattr(r, "seconds", 0) or 0, 1),
-                     "peak_MB": round(getattr(r, "peak_memory_mb", 0) or 0),
-                     "message": getattr(r, "message", "") or ""})
-    return pd.DataFrame(rows).set_index("student") if rows else pd.DataFrame()
-
-
-def _report_items(report):
-    """(student, result) pairs of a GradeReport, whether it holds a dict or a list of results."""
-    results = getattr(report, "results", None)
-    if results is None:
-        results = getattr(report, "students", None)
-    if isinstance(results, dict):
-        return sorted(results.items())
-    return sorted(((getattr(r, "student"), r) for r in results or []), key=lambda x: x[0])
+    """The engine's ``GradeReport`` as a table: student, status, points, seconds, peak memory, message."""
+    return report.table()
 
 
 def cmd_grade(args) -> int:

@@ -13,7 +13,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 
 from autograder import cli
 from autograder.collect import collect

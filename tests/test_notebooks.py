@@ -5,7 +5,6 @@
 * the source's solutions, submitted, get full marks on every autograded cell, and the blank release
   gets zero on every one without the grader failing (from the corpus run, graded once).
 """
-import os
 import shutil
 
 import nbformat
