@@ -1,0 +1,249 @@
+"""The bubblewrap sandbox that student code runs in.
+
+Only the Jupyter *kernel* runs inside the sandbox (``autograder/kernel.py`` launches it); nbgrader
+itself, the gradebook and the hidden tests' reference values stay outside. Inside, the kernel sees:
+
+- a read-only system (``/usr``, ``/etc``), the Python installation and virtual environment, the
+  ``a2lib`` package and the data folder, all read-only;
+- its own scratch folders, the only writable places (the submission's working copy and the kernel's
+  socket/home folder), plus a private ``/tmp``;
+- no network (``--unshare-net``: the kernel talks to nbgrader over Unix sockets in its scratch
+  folder), its own PID namespace (every process dies with the kernel, ``--die-with-parent``), and
+  no view of the gradebook, ``autograder/`` (reference values), other submissions or any home.
+
+Limits, set with ``setrlimit`` on the sandbox's processes: address-space data (``RLIMIT_DATA``:
+a big allocation raises ``MemoryError``; unlike ``RLIMIT_AS`` it does not count the gigabytes of
+address space that importing torch reserves), CPU time, file size, core dumps, process count. The
+wall-clock limit is enforced by the launcher, which kills the whole sandbox.
+
+When the grader runs as root, bubblewrap keeps its capabilities only to set up the mounts; the
+kernel then runs as an unprivileged uid (one per grading slot, so ``RLIMIT_NPROC`` counts only
+that submission's processes) with every capability dropped and ``no_new_privs``.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+A2LIB_DIR = KIT_ROOT / "a2lib"
+SANDBOX_UID_BASE = 61000  # kernels of grading slot k run as uid/gid SANDBOX_UID_BASE + k (root only)
+SYSTEM_DIRS = ("/usr", "/etc", "/opt")
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or does not work here: grading would run student code unconfined."""
+
+
+@dataclass
+class Limits:
+    """Resource limits of one sandboxed kernel (and every process it starts)."""
+
+    wall_s: float = 900.0          # whole kernel lifetime, enforced by the launcher
+    cpu_s: int | None = None       # RLIMIT_CPU; default: wall_s (a busy loop cannot outlive the wall clock)
+    memory_gb: float = 4.0         # RLIMIT_DATA per process
+    nproc: int = 256               # RLIMIT_NPROC: processes of the sandbox uid
+    file_size_gb: float = 2.0      # RLIMIT_FSIZE: no disk filling
+
+    def rlimits(self) -> dict[int, int]:
+        gib = 1024 ** 3
+        return {
+            resource.RLIMIT_DATA: int(self.memory_gb * gib),
+            resource.RLIMIT_CPU: int(self.cpu_s if self.cpu_s is not None else max(1, self.wall_s)),
+            resource.RLIMIT_FSIZE: int(self.file_size_gb * gib),
+            resource.RLIMIT_CORE: 0,
+        }
+
+
+@dataclass
+class SandboxSpec:
+    """Everything the kernel launcher needs to start one sandboxed kernel (JSON-serialisable).
+
+    ``workdir`` (the notebook's folder, also the kernel's working directory) and ``kernel_dir``
+    (sockets, connection file, HOME) are the only writable paths; ``read_only`` are extra folders
+    to show read-only (the data folder); ``env`` is the kernel's whole environment on top of a
+    minimal base.
+    """
+
+    workdir: str
+    kernel_dir: str
+    read_only: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    slot: int = 0                  # grading slot: picks the sandbox uid when running as root
+    unsafe: bool = False           # no bubblewrap at all (the instructor said --unsafe)
+    python: str = sys.executable
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SandboxSpec":
+        data = dict(data)
+        data["limits"] = Limits(**data.get("limits", {}))
+        return cls(**data)
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def check_bwrap() -> str:
+    """The path of a working ``bwrap``; raises SandboxUnavailable with what to do otherwise."""
+    path = bwrap_path()
+    if path is None:
+        raise SandboxUnavailable(
+            "bubblewrap (`bwrap`) is not installed, so student code cannot be sandboxed. Install it "
+            "(Debian/Ubuntu: `apt install bubblewrap`) or, only for trusted submissions, pass --unsafe.")
+    import subprocess
+
+    probe = subprocess.run([path, "--unshare-net", "--unshare-pid", "--die-with-parent", "--ro-bind", "/", "/",
+                            "--proc", "/proc", "--dev", "/dev", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise SandboxUnavailable(
+            f"bubblewrap is installed but cannot create a sandbox here ({probe.stderr.strip()}). "
+            "Unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1), "
+            "or, only for trusted submissions, pass --unsafe.")
+    return path
+
+
+def _python_roots(python: str) -> list[str]:
+    """Folders the interpreter needs: its prefix, base prefix and the resolved executable's install."""
+    exe = Path(python)
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             str(exe.resolve().parent.parent), str(exe.parent.parent)}
+    return sorted(r for r in roots if r and Path(r).exists() and not r.startswith(SYSTEM_DIRS))
+
+
+def _with_parents(paths: list[str]) -> list[str]:
+    """Every ancestor of ``paths`` (outermost first): bubblewrap would create them mode 0700."""
+    out: list[str] = []
+    for p in paths:
+        for parent in reversed(Path(p).parents):
+            s = str(parent)
+            if s != "/" and s not in out:
+                out.append(s)
+    return out
+
+
+def sandbox_uid(slot: int) -> int | None:
+    """The unprivileged uid the kernel runs as (root only; None when already unprivileged)."""
+    return SANDBOX_UID_BASE + slot if os.geteuid() == 0 else None
+
+
+def bwrap_command(spec: SandboxSpec, argv: list[str], bwrap: str = "bwrap") -> list[str]:
+    """The full ``bwrap ... argv`` command line for ``spec``."""
+    read_only = _python_roots(spec.python) + [str(A2LIB_DIR)] + [str(Path(p).resolve()) for p in spec.read_only]
+    writable = [spec.workdir, spec.kernel_dir]
+    cmd = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+           "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if os.geteuid() != 0:
+        cmd += ["--unshare-user"]
+    for d in SYSTEM_DIRS:
+        if Path(d).exists():
+            cmd += ["--ro-bind", d, d]
+    for link in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
+        p = Path("/") / link
+        if p.is_symlink():
+            cmd += ["--symlink", os.readlink(p), str(p)]
+        elif p.is_dir():
+            cmd += ["--ro-bind", str(p), str(p)]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    mounts = [p for p in read_only + writable if Path(p).exists()]
+    for parent in _with_parents(mounts):
+        if parent not in ("/tmp", "/usr", "/etc", "/opt") and not parent.startswith(("/usr/", "/etc/", "/opt/")):
+            cmd += ["--perms", "0755", "--dir", parent]
+    for p in read_only:
+        if Path(p).exists():
+            cmd += ["--ro-bind", p, p]
+    for p in writable:
+        cmd += ["--bind", p, p]
+    cmd += ["--chdir", spec.workdir, "--clearenv"]
+    for k, v in kernel_env(spec).items():
+        cmd += ["--setenv", k, v]
+    uid = sandbox_uid(spec.slot)
+    if uid is not None:
+        # Drop root inside the sandbox: a real unprivileged uid, no capabilities, no way back.
+        cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+                "--inh-caps=-all", "--bounding-set=-all"]
+    return cmd + list(argv)
+
+
+def kernel_env(spec: SandboxSpec) -> dict[str, str]:
+    """The kernel's environment: a minimal base, the grading variables, and ``spec.env``."""
+    home = str(Path(spec.kernel_dir) / "home")
+    env = {
+        "PATH": f"{Path(spec.python).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": home, "IPYTHONDIR": f"{home}/.ipython", "MPLCONFIGDIR": f"{home}/.matplotlib",
+        "XDG_CACHE_HOME": f"{home}/.cache", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONWARNINGS": "ignore",
+        "NBGRADER_EXECUTION": "autograde", "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+        "TQDM_DISABLE": "1", "MPLBACKEND": "agg",
+        "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+    }
+    env.update({k: str(v) for k, v in spec.env.items()})
+    return env
+
+
+# Grading is deterministic: Python and NumPy are seeded when the kernel starts, torch (slow to
+# import, so not imported here) as soon as a cell has imported it, with deterministic algorithms.
+SEED_STARTUP = """
+import random, sys
+random.seed(0)
+try:
+    import numpy
+    numpy.random.seed(0)
+except ImportError:
+    pass
+
+def _a2kit_seed_torch(*_):
+    torch = sys.modules.get("torch")
+    if torch is not None and not getattr(torch, "_a2kit_seeded", False):
+        torch._a2kit_seeded = True
+        torch.manual_seed(0)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+get_ipython().events.register("pre_run_cell", _a2kit_seed_torch)
+del random
+"""
+
+
+def apply_limits(limits: Limits, nproc_base: int = 0) -> None:
+    """setrlimit in the calling process (a ``preexec_fn``): the sandbox inherits them."""
+    for which, value in limits.rlimits().items():
+        resource.setrlimit(which, (value, value))
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc_base + limits.nproc, nproc_base + limits.nproc))
+
+
+def processes_of_uid(uid: int) -> int:
+    """How many processes ``uid`` runs now (RLIMIT_NPROC counts them all)."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count
+
+
+def prepare_writable(spec: SandboxSpec) -> None:
+    """Create the kernel's folders and hand the writable ones to the sandbox uid."""
+    home = Path(spec.kernel_dir) / "home"
+    startup = home / ".ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-a2kit-seed.py").write_text(SEED_STARTUP)
+    uid = sandbox_uid(spec.slot)
+    if uid is None or spec.unsafe:
+        return
+    for top in (Path(spec.workdir), Path(spec.kernel_dir)):
+        os.chown(top, uid, uid)
+        for root, dirs, files in os.walk(top):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
