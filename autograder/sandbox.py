@@ -247,3 +247,22 @@ def prepare_writable(spec: SandboxSpec) -> None:
         for root, dirs, files in os.walk(top):
             for name in dirs + files:
                 os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+
+
+def run_sandboxed(spec: SandboxSpec, argv: list[str], timeout: float | None = None):
+    """Run one command in the sandbox of ``spec`` with its limits (``subprocess.CompletedProcess``).
+
+    The kernel launcher does the same for ipykernel; this is for checks and measurements.
+    """
+    import subprocess
+
+    prepare_writable(spec)
+    uid = sandbox_uid(spec.slot)
+    if spec.unsafe:
+        cmd, env = list(argv), {**os.environ, **kernel_env(spec)}
+        nproc_base = processes_of_uid(os.getuid())
+    else:
+        cmd, env = bwrap_command(spec, argv, bwrap=check_bwrap()), None
+        nproc_base = processes_of_uid(uid if uid is not None else os.getuid())
+    return subprocess.run(cmd, env=env, cwd=spec.workdir, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=lambda: apply_limits(spec.limits, nproc_base))
