@@ -145,10 +145,14 @@ def _seconds_to(accuracies: list[float], seconds: list[float], target: float) ->
     return {"epoch": None, "seconds": None}
 
 
-def _train_and_test(model: nn.Module, train: ImageSet, test: ImageSet, config, device) -> dict:
-    """Train with per-epoch test accuracy (no choice is made on it); report the final epoch."""
+def _train_and_test(model: nn.Module, train: ImageSet, test: ImageSet, config, device, run_dir: Path) -> dict:
+    """Train with per-epoch test accuracy (no choice is made on it); report the final epoch.
+
+    ``run_dir`` receives the engine's ``best.pt`` (its metrics hold the history so far, so an
+    interrupted run can still be read) and ``history.csv``.
+    """
     start = time.perf_counter()
-    history = fit(model, train, test, config=config, device=device, progress=True)
+    history = fit(model, train, test, config=config, device=device, out_dir=run_dir, progress=True)
     total = time.perf_counter() - start
     evaluation = evaluate(model, test, device=device)
     df = history.df
@@ -184,7 +188,7 @@ def run_mymodel(schedule: str, root: Path, device: torch.device, models: dict):
         model = model_class()
         print(f"[{key}] {model_class.__name__}: {sum(p.numel() for p in model.parameters()):,} parameters, "
               f"{config.epochs} epochs on {len(train):,} images", flush=True)
-        result = _train_and_test(model, train, test, config, device)
+        result = _train_and_test(model, train, test, config, device, KIT / "runs" / f"reference_{schedule}" / key)
         evaluation = result.pop("evaluation")
         out[f"{key}_test_acc"] = result.pop("test_acc")
         out[f"{key}_per_class"] = result.pop("per_class")

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..config import TrainConfig, load_config
-from ..data import ImageSet, load_cifar10, train_val_split
+from ..data import ImageSet, default_root, load_cifar10, train_val_split
 from ..evaluate import Evaluation, evaluate
 from ..mode import fast_mode, grading
 
@@ -86,7 +86,7 @@ _EVALUATIONS: dict[tuple, Evaluation] = {}
 def grading_test_set(root=None, fast: bool | None = None) -> ImageSet:
     """The CIFAR-10 test set, or in fast mode a fixed subset of 100 images per class."""
     fast = fast_mode() if fast is None else fast
-    key = (str(root), fast)
+    key = (str(default_root(root).resolve()), fast)
     if key not in _TEST_SETS:
         test = load_cifar10(root, "test")
         if fast and len(test) > FAST_TEST_IMAGES:
