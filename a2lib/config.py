@@ -35,6 +35,9 @@ class TrainConfig:
     label_smoothing: float = 0.0      # used by the default cross-entropy criterion
     augment: bool = True              # random crop (4-pixel padding) + horizontal flip
     amp: bool = True                  # mixed precision on CUDA (ignored on the CPU)
+    # NHWC memory layout: faster convolutions on CPUs and tensor cores, but a model that calls
+    # `x.view(B, -1)` on a conv output then fails (use `flatten`), so it is off unless asked for.
+    channels_last: bool = False
     seed: int = 0
     data: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)
@@ -62,8 +65,22 @@ class TrainConfig:
         return self.lr_gamma ** sum(epoch_progress >= s for s in self.steps)
 
 
+KIT_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def config_path(name: str, search=("configs", "../configs", KIT_CONFIGS)) -> Path:
+    """The file of the kit's config ``name`` (e.g. "mymodel"): ``configs/<name>.yaml`` in the
+    working folder, its parent (notebooks run from ``notebooks/``), or the kit's checkout."""
+    for folder in search:
+        path = Path(folder) / f"{name}.yaml"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"No config named {name!r}: looked for {name}.yaml in {[str(f) for f in search]}")
+
+
 def load_config(source: str | os.PathLike | dict | TrainConfig | None = None, **overrides) -> TrainConfig:
-    """A :class:`TrainConfig` from a YAML file, a dict or another config, with keyword overrides.
+    """A :class:`TrainConfig` from a YAML file, a config name (see :func:`config_path`), a dict or
+    another config, with keyword overrides.
 
     ``epochs`` given as an override scales the LR steps with it, so a shortened run keeps the
     shape of its schedule (steps at 42 and 56 of 70 become 5 and 6 of 8).
@@ -76,6 +93,8 @@ def load_config(source: str | os.PathLike | dict | TrainConfig | None = None, **
         values = dict(source)
     else:
         path = Path(source)
+        if not path.suffix and not path.exists():
+            path = config_path(str(source))
         values = yaml.safe_load(path.read_text()) or {}
         values.setdefault("name", path.stem)
     known = {f.name for f in dataclasses.fields(TrainConfig)}

@@ -8,6 +8,7 @@ progress, records a per-epoch history and saves the best checkpoint.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,7 @@ def _validate(model: nn.Module, loader: Loader, criterion: nn.Module, device, am
 
 def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None, criterion: Criterion | None = None,
         config: TrainConfig | dict | str | None = None, out_dir: str | Path | None = None, device=None,
-        progress: bool = True, **overrides) -> History:
+        progress: bool = True, on_epoch_end: Callable[[dict], None] | None = None, **overrides) -> History:
     """Train ``model`` on ``train_data`` and return its :class:`History`.
 
     Args:
@@ -81,15 +82,18 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
             ``epoch -> loss module`` (e.g. deferred re-weighting switches weights on late);
             default: cross-entropy with the config's label smoothing.
         config: a :class:`TrainConfig`, a dict, or a YAML path; ``overrides`` replace its fields.
-        out_dir: where ``best.pt`` (best validation accuracy, or the last epoch without
-            validation data) and ``history.csv`` are written.
+        out_dir: where ``last.pt`` and ``history.csv`` are written after every epoch (a run
+            stopped early keeps what it did), and ``best.pt``: the epoch of best validation
+            accuracy, or the last epoch without validation data (never chosen on test data).
+        on_epoch_end: called with each epoch's history row.
     """
     cfg = load_config(config, **overrides)
     device = torch.device(device) if device is not None else default_device()
     seed_everything(cfg.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    model.to(device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
     if criterion is None:
         criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     criterion_at = criterion if not isinstance(criterion, nn.Module) else (lambda epoch, c=criterion: c)
@@ -120,6 +124,7 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
         seen = 0
         batches = tqdm(train_loader, leave=False, disable=not progress, desc=f"epoch {epoch + 1}", unit="batch")
         for x, y in batches:
+            x = x.contiguous(memory_format=memory_format)
             with _autocast(device, cfg.amp):
                 logits = model(x)
                 loss = loss_fn(logits.float(), y)
@@ -140,11 +145,15 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
         history.rows.append(row)
         epochs.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.3f}",
                            val=f"{row['val_acc']:.3f}" if val_loader is not None else "-")
-        score = row["val_acc"] if val_loader is not None else epoch
-        if out is not None and score > best:
-            best = score
-            history.best_path = save_checkpoint(out / "best.pt", model, cfg, train_data.classes,
-                                                {k: v for k, v in row.items()} | {"history": history.df.to_dict("list")})
-    if out is not None:
-        history.df.to_csv(out / "history.csv", index=False)
+        if out is not None:
+            metrics = dict(row, history=history.df.to_dict("list"))
+            last = save_checkpoint(out / "last.pt", model, cfg, train_data.classes, metrics)
+            history.df.to_csv(out / "history.csv", index=False)
+            score = row["val_acc"] if val_loader is not None else epoch
+            if score > best:
+                best = score
+                history.best_path = out / "best.pt"
+                shutil.copyfile(last, history.best_path)
+        if on_epoch_end is not None:
+            on_epoch_end(row)
     return history

@@ -146,3 +146,24 @@ def test_plots_return_figures(tmp_path, synthetic_root):
     conf = confusion_from_predictions([0, 1, 1], [0, 1, 0], ["a", "b"])
     fig = plots.confusion_heatmap(conf)
     assert fig.axes[0].get_xlabel() == "predicted"
+
+
+def test_config_by_name_and_epoch_files(synthetic_root, tmp_path, monkeypatch):
+    from a2lib.config import config_path
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "tiny.yaml").write_text("epochs: 2\nbatch_size: 100\nchannels_last: true\n")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")  # notebooks find the kit's configs/ one folder up
+    assert config_path("tiny").resolve() == (tmp_path / "configs" / "tiny.yaml").resolve()
+    cfg = load_config("tiny")
+    assert cfg.name == "tiny" and cfg.epochs == 2 and cfg.channels_last
+    with pytest.raises(FileNotFoundError, match="nonexistent"):
+        load_config("nonexistent")
+    rows = []
+    train = load_cifar10(synthetic_root, "train").subset(range(300))
+    history = fit(small_cnn(), train, config=cfg, out_dir=tmp_path / "run", progress=False, device="cpu",
+                  on_epoch_end=rows.append)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert (tmp_path / "run" / "last.pt").exists() and history.best_path == tmp_path / "run" / "best.pt"
+    assert len(__import__("pandas").read_csv(tmp_path / "run" / "history.csv")) == 2
