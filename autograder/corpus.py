@@ -270,6 +270,18 @@ def cell_output_text(cell) -> str:
     return "\n".join(parts)
 
 
+def _displayed_values(path: Path) -> dict[str, str]:
+    """Test cells of an autograded notebook that display a value (an ``execute_result``)."""
+    if not path.exists():
+        return {}
+    out = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        for o in cell.get("outputs", []):
+            if o.output_type == "execute_result" and _grade_id(cell):
+                out[_grade_id(cell)] = str(o.get("data", {}).get("text/plain", ""))[:40]
+    return out
+
+
 def check_case(course: Course, case: Case, cells: dict[str, dict[str, float]], student: str | None = None) -> CaseResult:
     """Compare the gradebook's scores (and the autograded notebooks' outputs) with the case's expectations."""
     student = student or case.name
@@ -280,10 +292,13 @@ def check_case(course: Course, case: Case, cells: dict[str, dict[str, float]], s
         return CaseResult(case.name, case.description, [f"not in the gradebook ({exc})"], 0.0, 0.0)
     mismatches = []
     for nb, ids in expected.items():
+        shown = _displayed_values(course.autograded_dir(student) / f"{nb}.ipynb")
         for gid, want in ids.items():
             got = (actual.get(nb, {}).get(gid, (None, None))[0]) or 0.0
             if abs(got - want) > 1e-6:
-                mismatches.append(f"{nb}/{gid}: scored {got:g}, expected {want:g}")
+                why = (f" (the cell displays {shown[gid]!r}, which nbgrader reads as partial credit: end the "
+                       "line with ';')") if gid in shown else ""
+                mismatches.append(f"{nb}/{gid}: scored {got:g}, expected {want:g}{why}")
     for nb, wanted in case.feedback_contains.items():
         path = course.autograded_dir(student) / f"{nb}.ipynb"
         nb_cells = {_grade_id(c): c for c in nbformat.read(path, as_version=4).cells} if path.exists() else {}
