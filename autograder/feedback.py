@@ -218,13 +218,14 @@ SIGNATURES = (
     Signature("conv_backward_batch_sum", r"(sum|accumulat)\w* over the batch|batch sum|summed over (the )?(batch|images)",
               "In the convolution's backward pass, dw and db must add up the contributions of every image of the "
               "batch (a sum over N), not take one image or the mean."),
-    Signature("focal_equals_ce", r"(equals?|same as|identical to).{0,40}cross[- ]entropy.{0,60}gamma|gamma.{0,60}(equals?|same as|identical to).{0,40}cross[- ]entropy",
+    Signature("focal_equals_ce", r"does not change with gamma|modulating factor .{0,30}missing|"
+              r"(equals?|same as|identical to).{0,40}cross[- ]entropy",
               "Your focal loss gives the same value as cross-entropy although gamma > 0: the factor "
               "(1 - p_t) ** gamma, with p_t the softmax probability of the true class, is missing or ignored."),
     Signature("focal_sigmoid", r"sigmoid",
               "The course's FocalLoss is the softmax form: p_t is the softmax probability of the true class "
               "(per-class sigmoids are the detection variant), and with gamma = 0 it equals weighted cross-entropy."),
-    Signature("class_weights_sum", r"weights?.{0,60}(sum|add up|normali[sz])|(sum|add up|normali[sz]).{0,60}weights?",
+    Signature("class_weights_sum", r"weights (are|is) not normali[sz]ed|(must )?sum to the number of classes",
               "Class weights must be normalised so that they sum to the number of classes: divide the raw "
               "weights by their sum and multiply by C."),
     Signature("few_classes", r"predicts? only|only \d+ (of \d+ )?classes|a few classes|single class",

@@ -32,18 +32,26 @@ def _fb(*messages, per_class=()):
     return StudentFeedback("s", tests, list(per_class))
 
 
-@pytest.mark.parametrize("message, signature", [
-    ("AssertionError: your output matches a flipped kernel: that is a convolution, not a cross-correlation", "flipped_kernel"),
-    ("AssertionError: dw is wrong: the gradient must be summed over the batch", "conv_backward_batch_sum"),
-    ("AssertionError: with gamma=2 your loss equals cross-entropy", "focal_equals_ce"),
-    ("AssertionError: this looks like the sigmoid form of the focal loss", "focal_sigmoid"),
-    ("AssertionError: the class weights must sum to the number of classes (10), yours sum to 1.0", "class_weights_sum"),
+@pytest.mark.parametrize("message, signature", [  # in the words of a2lib.checks
+    ("AssertionError: conv_as_matrix uses a flipped kernel (3x3, stride 1): that is a true convolution.", "flipped_kernel"),
+    ("AssertionError: Conv2D: self.dw holds the gradient of image 0 only (of the 4 in the batch), for x of shape "
+     "(4, 3, 8, 8). You forgot to sum over the batch: every image contributes", "conv_backward_batch_sum"),
+    ("AssertionError: Your loss does not change with gamma (batch of 8, gamma=2, no class weights): the modulating "
+     "factor (1 - p) ** gamma is missing", "focal_equals_ce"),
+    ("AssertionError: Your loss changes when the same number is added to all the scores of an image, so it is not "
+     "the softmax form: it looks like the sigmoid (one-vs-all binary) focal loss", "focal_sigmoid"),
+    ("AssertionError: Your weights are not normalized (for cls_num_list=[50, 5], beta=0.9): they sum to 1 but must "
+     "sum to the number of classes, 2.", "class_weights_sum"),
     ("AssertionError: the model predicts only 2 of 10 classes", "few_classes"),
 ])
 def test_each_failure_signature_gives_its_hint(message, signature):
     hint = next(s.hint for s in SIGNATURES if s.name == signature)
     assert hint in hints_for(_fb(message))
+    others = [s.hint for s in SIGNATURES if s.name != signature]
+    assert not set(hints_for(_fb(message))) & set(others), "one mistake, one hint"
     assert hints_for(_fb("AssertionError: shape (2, 3) should be (3, 2)")) == []
+    assert hints_for(_fb("AssertionError: Your batch mean ignores the class weights (batch of 8): divide the sum of "
+                         "the weighted losses by the sum of the weights of the targets")) == []
 
 
 def test_collapsed_model_is_recognised_from_per_class_accuracy():
