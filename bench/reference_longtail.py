@@ -1,0 +1,175 @@
+"""Reference runs of notebook 4: ResNet-32 on long-tailed CIFAR-10 (ratio 100), cross-entropy against
+the class-balanced focal loss, with the notebook's own solution (``reweight``, ``FocalLoss``).
+
+``run_longtail(schedule, data_root, device)`` trains, on the same data in the same run:
+
+* cross-entropy (``configs/resnet32_ce.yaml``);
+* CB-Focal (``configs/resnet32_cbfocal.yaml``: gamma from the config) for each beta of the schedule;
+* in the full schedule also deferred re-weighting (plain cross-entropy until epoch 160, then CB-Focal
+  with the config's beta).
+
+and returns overall and per-class test accuracy of the **last** epoch of each run (never an epoch
+or a beta picked on the test set, except the headline ``lt100_cbfocal_acc``, which is the best beta
+and says so), with seconds and epochs. ``bench/reference_results.py`` calls it; run alone it prints the
+tables and writes ``bench/results/reference_longtail_<schedule>.json``; ``--save-checkpoints`` also
+stores the cross-entropy and config-beta CB-Focal models as the grader's reference checkpoints
+(``autograder/reference/checkpoints/lt_ce.pt``, ``lt_cbfocal.pt``).
+
+Schedules (the published anchors are for ``full``: top-1 error 29.64% for softmax cross-entropy,
+25.43% for the best class-balanced loss, Cui et al. CVPR 2019):
+
+* ``fast``: a tenth of each class (1,240 images), 1 epoch, beta 0.9999: checks that it runs;
+* ``medium``: the same tenth, 8 epochs (warm-up 1, lr steps at 6 and 7), beta 0.9999: about 20
+  minutes on a shared 2-core CPU; a reduced schedule, far below the published accuracies;
+* ``full``: all 12,406 images, 200 epochs, betas 0.9, 0.99, 0.999, 0.9999, plus deferred
+  re-weighting: the paper's schedule, for a GPU.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+KIT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(KIT))
+
+from a2lib.checkpoint import save_checkpoint  # noqa: E402
+from a2lib.checks.imbalance import deferred, long_tailed_sets  # noqa: E402
+from a2lib.checks.models import grading_test_set  # noqa: E402
+from a2lib.config import load_config  # noqa: E402
+from a2lib.evaluate import evaluate  # noqa: E402
+from a2lib.models import resnet32  # noqa: E402
+from a2lib.train import fit  # noqa: E402
+
+CONFIGS = KIT / "configs"
+REFERENCE_CHECKPOINTS = KIT / "autograder" / "reference" / "checkpoints"
+PAPER = {"ce_error": 29.64, "best_class_balanced_error": 25.43}
+
+SCHEDULES = {
+    "fast": {"fraction": "1/10 of each class", "fast_data": True, "epochs": 1, "warmup_epochs": 0, "betas": [0.9999],
+             "deferred": False},
+    "medium": {"fraction": "1/10 of each class", "fast_data": True, "epochs": 8, "warmup_epochs": 1, "betas": [0.9999],
+               "deferred": False},
+    "full": {"fraction": "all", "fast_data": False, "epochs": None, "warmup_epochs": None,
+             "betas": [0.9, 0.99, 0.999, 0.9999], "deferred": True},
+}
+
+
+def hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA), torch {torch.__version__}"
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def solution_namespace() -> dict:
+    """``reweight`` and ``FocalLoss`` from the source notebook's solution cells."""
+    from autograder.reference import load_solution_namespace
+
+    return load_solution_namespace(KIT / "notebooks" / "04_data_wrangling.ipynb")
+
+
+def _run(name: str, criterion, config, train, test, device, out: dict, checkpoint: Path | None = None) -> nn.Module:
+    model = resnet32()
+    start = time.perf_counter()
+    history = fit(model, train, criterion=criterion, config=config, device=device, progress=False)
+    seconds = time.perf_counter() - start
+    evaluation = evaluate(model, test, device=device)
+    out[name] = {"accuracy": evaluation.accuracy, "per_class": evaluation.per_class.tolist(), "seconds": seconds,
+                 "epochs": int(history.df["epoch"].iloc[-1]), "final_train_acc": float(history.df["train_acc"].iloc[-1])}
+    print(f"{name:28s} test accuracy {evaluation.accuracy:.4f}   ({seconds:.0f} s, {out[name]['epochs']} epochs)", flush=True)
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, model, config, train.classes,
+                        {"history": history.df, "test_accuracy": evaluation.accuracy, "test_images": len(test),
+                         "cls_num_list": train.cls_num_list})
+    return model
+
+
+def run_longtail(schedule: str = "medium", data_root=None, device=None, save_checkpoints: bool = False) -> dict:
+    """Train and evaluate the long-tail reference runs of ``schedule``; return the results (see module doc)."""
+    spec = SCHEDULES[schedule]
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    ns = solution_namespace()
+    reweight, FocalLoss = ns["reweight"], ns["FocalLoss"]
+    train, _ = long_tailed_sets(ratio=100, fast=spec["fast_data"], root=data_root)
+    test = grading_test_set(data_root, fast=False)
+    overrides = {k: spec[k] for k in ("epochs", "warmup_epochs") if spec[k] is not None}
+    ce_cfg = load_config(CONFIGS / "resnet32_ce.yaml", **overrides)
+    cb_cfg = load_config(CONFIGS / "resnet32_cbfocal.yaml", **overrides)
+    gamma, config_beta = cb_cfg.loss["gamma"], cb_cfg.loss["beta"]
+    ckpt = REFERENCE_CHECKPOINTS if save_checkpoints else None
+    print(f"schedule {schedule}: {len(train):,} training images {train.cls_num_list}, {len(test):,} test images, "
+          f"{ce_cfg.epochs} epochs, lr steps {ce_cfg.steps}, on {hardware(device)}", flush=True)
+
+    runs: dict[str, dict] = {}
+    start = time.perf_counter()
+    _run("cross-entropy", nn.CrossEntropyLoss(), ce_cfg, train, test, device, runs, ckpt and ckpt / "lt_ce.pt")
+    for beta in spec["betas"]:
+        loss = FocalLoss(weight=reweight(train.cls_num_list, beta), gamma=gamma)
+        _run(f"cb_focal_beta{beta}", loss, cb_cfg, train, test, device, runs,
+             ckpt and ckpt / "lt_cbfocal.pt" if beta == config_beta else None)
+    if spec["deferred"]:
+        switch = round(160 * cb_cfg.epochs / 200)
+        loss = FocalLoss(weight=reweight(train.cls_num_list, config_beta), gamma=gamma)
+        _run(f"cb_focal_beta{config_beta}_drw{switch}", deferred(loss, switch), cb_cfg, train, test, device, runs)
+    total = time.perf_counter() - start
+
+    betas = {name: r for name, r in runs.items() if name.startswith("cb_focal_beta") and "_drw" not in name}
+    best = max(betas, key=lambda name: betas[name]["accuracy"])
+    return {
+        "longtail_hardware": hardware(device),
+        "longtail_schedule": (f"{schedule}: {spec['fraction']} of long-tailed CIFAR-10 (ratio 100, exp profile; "
+                              f"{len(train):,} images), {ce_cfg.epochs} epochs, warm-up {ce_cfg.warmup_epochs}, "
+                              f"lr 0.1 x0.01 at {ce_cfg.steps[0]} and x0.0001 at {ce_cfg.steps[1]}, batch 128, "
+                              f"wd 2e-4, crop+flip; gamma {gamma}; last epoch on the full 10,000-image test set "
+                              "(JPEG copy of CIFAR-10)"),
+        "lt100_ce_acc": runs["cross-entropy"]["accuracy"],
+        "lt100_ce_per_class": runs["cross-entropy"]["per_class"],
+        "lt100_cbfocal_acc": betas[best]["accuracy"],
+        "lt100_cbfocal_per_class": betas[best]["per_class"],
+        "lt100_cbfocal_best": best + " (best beta by test accuracy: for the table only, not a model selection)",
+        "lt100_runs": runs,
+        "lt100_classes": list(train.classes),
+        "lt100_train_counts": train.cls_num_list,
+        "lt100_paper_error": PAPER,
+        "lt100_seconds": total,
+        "lt100_epochs": ce_cfg.epochs,
+    }
+
+
+def print_table(result: dict) -> None:
+    import pandas as pd
+
+    runs = result["lt100_runs"]
+    table = pd.DataFrame({name: r["per_class"] for name, r in runs.items()}, index=result["lt100_classes"])
+    table.insert(0, "train images", result["lt100_train_counts"])
+    table.loc["overall"] = [sum(result["lt100_train_counts"])] + [r["accuracy"] for r in runs.values()]
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"\n{result['longtail_schedule']}\n{result['longtail_hardware']}, {result['lt100_seconds']:.0f} s in all")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--schedule", choices=sorted(SCHEDULES), default="medium")
+    parser.add_argument("--data", help="folder holding cifar-10-batches-py (default: $A2_DATA or ./data)")
+    parser.add_argument("--device")
+    parser.add_argument("--save-checkpoints", action="store_true",
+                        help=f"store the cross-entropy and config-beta CB-Focal models in {REFERENCE_CHECKPOINTS}")
+    args = parser.parse_args(argv)
+    result = run_longtail(args.schedule, args.data or str(KIT / "data"), args.device, args.save_checkpoints)
+    print_table(result)
+    out = KIT / "bench" / "results" / f"reference_longtail_{args.schedule}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    headline = {"hardware": result["longtail_hardware"], "schedule": result["longtail_schedule"]}
+    out.write_text(json.dumps(headline | result, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
