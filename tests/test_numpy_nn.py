@@ -1,0 +1,240 @@
+"""a2lib.numpy_nn (the scaffolding students are given) and the checks notebooks 1 and 2 call.
+
+The layers under test are notebook 2's reference solution, executed from the source notebook; the
+mistakes are small variations of it, and each must fail with the message that names its cause.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from a2lib.checks import numpy_nn as nn_checks
+from a2lib.checks import theory
+from a2lib.numpy_nn import (ConvNet, Module, SoftmaxCrossEntropy, eval_numerical_gradient,
+                            eval_numerical_gradient_array, fit, rel_error)
+from autograder.course import NOTEBOOKS
+from autograder.reference import load_solution_namespace
+
+
+@pytest.fixture(scope="module")
+def nb2():
+    return load_solution_namespace(NOTEBOOKS / "02_numpy_convnet.ipynb")
+
+
+@pytest.fixture(scope="module")
+def nb1():
+    return load_solution_namespace(NOTEBOOKS / "01_theory.ipynb")
+
+
+# -- the scaffolding -------------------------------------------------------------------------------
+def test_rel_error_and_numeric_gradients():
+    assert rel_error(np.ones(3), np.ones(3)) == 0.0
+    assert rel_error([1.0, 2.0], [1.0, 2.2]) == pytest.approx(0.2 / 4.2)
+    rng = np.random.default_rng(0)
+    x, A = rng.normal(size=(3, 4)), rng.normal(size=(5, 3))
+    assert rel_error(eval_numerical_gradient(lambda v: float(np.sum(v ** 3)), x.copy()), 3 * x ** 2) < 1e-7  # h^2 term of central differences
+    df = rng.normal(size=(5, 4))
+    assert rel_error(eval_numerical_gradient_array(lambda v: A @ v, x, df), A.T @ df) < 1e-8
+
+
+def test_softmax_cross_entropy_matches_torch():
+    rng = np.random.default_rng(1)
+    scores, labels = rng.normal(size=(6, 4)) * 10, rng.integers(0, 4, size=6)
+    loss_fn = SoftmaxCrossEntropy()
+    probs, loss = loss_fn.forward(scores, labels)
+    loss_fn.backward()
+    st = torch.tensor(scores, requires_grad=True)
+    ref = F.cross_entropy(st, torch.tensor(labels))
+    ref.backward()
+    assert loss == pytest.approx(ref.item(), rel=1e-12)
+    assert rel_error(probs, torch.softmax(st, 1).detach().numpy()) < 1e-12
+    assert rel_error(loss_fn.dx, st.grad.numpy()) < 1e-10
+
+
+class Scale(Module):
+    """y = weight * x + bias elementwise (a layer with parameters, for the scaffolding's tests)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.weight, self.bias = np.full(n, 2.0), np.zeros(n)
+        self.dw = self.db = None
+
+    def forward(self, x):
+        self.cache = x
+        return x * self.weight + self.bias
+
+    def backward(self, dout):
+        self.dw, self.db, self.dx = (dout * self.cache).sum(0), dout.sum(0), dout * self.weight
+
+
+def test_module_params_and_convnet_chain():
+    layer = Scale(3)
+    assert set(layer.params()) == {"weight", "bias"} and layer.grads() == {"weight": None, "bias": None}
+    assert Module().params() == {}
+    with pytest.raises(NotImplementedError, match="Module.forward"):
+        Module().forward(np.zeros(1))
+    net = ConvNet([Scale(3), Scale(3)], SoftmaxCrossEntropy())
+    x, y = np.array([[1.0, -1.0, 0.5]]), np.array([2])
+    probs, loss = net.forward(x, y)
+    net.backward()
+    xt = torch.tensor(x, requires_grad=True)
+    F.cross_entropy(xt * 4.0, torch.tensor(y)).backward()
+    assert rel_error(net.modules[0].dx, xt.grad.numpy()) < 1e-12  # the chain reached the first layer
+    assert net.predict(x).tolist() == [0]
+
+
+def test_fit_records_a_learning_curve():
+    class Plain:  # plain gradient descent on every parameter
+        def update(self, model):
+            for m in model.modules:
+                for name, p in m.params().items():
+                    p -= 0.5 * m.grads()[name]
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(64, 2))
+    y = (x[:, 0] > x[:, 1]).astype(int)
+    net = ConvNet([Scale(2)], SoftmaxCrossEntropy())
+    history = fit(net, Plain(), x, y, x[:16], y[:16], epochs=5, batch_size=16, progress=False)
+    assert list(history.columns) == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"]
+    assert history["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    assert history["train_acc"].iloc[-1] > 0.8
+
+
+# -- notebook 2's checks on the reference solution and on typical mistakes ------------------------------
+@pytest.mark.parametrize("kind,name", [("conv", "Conv2D"), ("pool", "MaxPooling"), ("relu", "ReLU"), ("linear", "Linear")])
+def test_reference_layers_pass_the_hidden_checks(nb2, kind, name):
+    assert nn_checks.check_against_torch(nb2[name], kind, n_cases=6, seed=99) <= 1e-10
+
+
+def test_reference_layers_pass_the_visible_checks(nb2):
+    rng = np.random.default_rng(3)
+    errors = nn_checks.check_backward(nb2["Conv2D"](2, 3, 3, 2, 1), rng.normal(size=(2, 2, 5, 5)))
+    assert set(errors) == {"dx", "dw", "db"} and max(errors.values()) < 1e-7
+    nn_checks.check_sgd(nb2["SGD"])
+
+
+def _mistake(base, method, body):
+    return type(base.__name__, (base,), {method: body})
+
+
+def test_forgotten_batch_sum_and_batch_average_are_named(nb2):
+    Conv2D = nb2["Conv2D"]
+
+    def last_image_only(self, dout):
+        Conv2D.backward(self, dout)
+        shape, cols = self.cache
+        rows = dout.shape[2] * dout.shape[3]
+        last = dout[-1].transpose(1, 2, 0).reshape(rows, -1)
+        self.dw = (last.T @ cols[-rows:]).reshape(self.weight.shape)
+
+    with pytest.raises(AssertionError, match=r"holds the gradient of image \d+ only.*forgot to sum over the batch"):
+        nn_checks.check_against_torch(_mistake(Conv2D, "backward", last_image_only), "conv", n_cases=6, seed=5)
+    with pytest.raises(AssertionError, match="forgot to sum over the batch"):
+        nn_checks.check_backward(_mistake(Conv2D, "backward", last_image_only)(2, 2, 3, 1, 1),
+                                 np.random.default_rng(0).normal(size=(3, 2, 4, 4)))
+
+    def averaged(self, dout):
+        Conv2D.backward(self, dout)
+        self.db = self.db / len(dout)
+
+    with pytest.raises(AssertionError, match="db is the batch AVERAGE"):
+        nn_checks.check_against_torch(_mistake(Conv2D, "backward", averaged), "conv", n_cases=6, seed=5)
+
+    def batch_axis(self, dout):
+        Conv2D.backward(self, dout)
+        self.db = dout.sum(axis=(2, 3))
+
+    with pytest.raises(AssertionError, match="keeps a batch axis"):
+        nn_checks.check_against_torch(_mistake(Conv2D, "backward", batch_axis), "conv", n_cases=6, seed=5)
+
+
+def test_flipped_kernel_missing_bias_and_wrong_masks_are_named(nb2):
+    Conv2D, ReLU, MaxPooling = nb2["Conv2D"], nb2["ReLU"], nb2["MaxPooling"]
+
+    def flipped(self, x):
+        weight = self.weight
+        self.weight = weight[:, :, ::-1, ::-1]
+        try:
+            return Conv2D.forward(self, x)
+        finally:
+            self.weight = weight
+
+    with pytest.raises(AssertionError, match="flips the kernel"):
+        nn_checks.check_against_torch(_mistake(Conv2D, "forward", flipped), "conv", n_cases=6, seed=1)
+    with pytest.raises(AssertionError, match="forgets the bias"):
+        nn_checks.check_against_torch(_mistake(Conv2D, "forward", lambda self, x: Conv2D.forward(self, x) - self.bias[:, None, None]),
+                                      "conv", n_cases=6, seed=1)
+
+    def dout_mask(self, dout):
+        self.dx = dout * (dout > 0)
+
+    with pytest.raises(AssertionError, match="sign of dout"):
+        nn_checks.check_against_torch(_mistake(ReLU, "backward", dout_mask), "relu", n_cases=4, seed=1)
+    with pytest.raises(AssertionError, match="lets the whole gradient through"):
+        nn_checks.check_backward(_mistake(ReLU, "backward", lambda self, dout: setattr(self, "dx", dout))(),
+                                 np.linspace(-1, 1, 12).reshape(3, 4))
+
+    def spread(self, dout):
+        k = self.kernel_size
+        self.dx = np.kron(dout, np.ones((k, k))) / (k * k)
+
+    with pytest.raises(AssertionError, match="spreads the gradient"):
+        nn_checks.check_backward(_mistake(MaxPooling, "backward", spread)(2, 2),
+                                 np.random.default_rng(0).normal(size=(2, 1, 4, 4)))
+
+
+def test_sgd_mistakes_are_named(nb2):
+    SGD = nb2["SGD"]
+
+    def make(update):
+        return type("SGD", (SGD,), {"update": update})
+
+    def regularize_all(self, model):
+        for i, m in enumerate(model.modules):
+            for name, p in m.params().items():
+                v = self.momentum * self.velocity.get((i, name), 0.0) - self.learning_rate * (m.grads()[name] + self.reg * p)
+                self.velocity[(i, name)] = v
+                p += v
+
+    def no_memory(self, model):
+        for m in model.modules:
+            for name, p in m.params().items():
+                p -= self.learning_rate * (m.grads()[name] + (self.reg * p if name == "weight" else 0))
+
+    with pytest.raises(AssertionError, match="regularizes the biases"):
+        nn_checks.check_sgd(make(regularize_all))
+    with pytest.raises(AssertionError, match="ignores the momentum"):
+        nn_checks.check_sgd(make(no_memory))
+    reference = nn_checks.sgd_trajectory(SGD, seed=7)
+    with pytest.raises(AssertionError, match="regularizes the biases"):
+        nn_checks.compare_sgd(nn_checks.sgd_trajectory(make(regularize_all), seed=7), reference, seed=7)
+
+
+# -- notebook 1's checks ---------------------------------------------------------------------------
+def test_theory_checks_accept_the_solution(nb1):
+    theory.check_q1_matrix(nb1["q1_matrix"], n_kernels=2)
+    theory.check_conv_as_matrix(nb1["conv_as_matrix"], n_cases=6, seed=9)
+    theory.check_q2_answers(nb1["Q2_ANSWERS"])
+    theory.check_linearize(nb1["linearize"], n_cases=5, seed=9)
+    assert 20 < theory.check_word_limit(nb1["DEAD_RELU_ANSWER"], 70) <= 70
+
+
+def test_theory_checks_name_the_mistakes(nb1):
+    with pytest.raises(AssertionError, match="flipped kernel"):
+        theory.check_q1_matrix(lambda w: nb1["q1_matrix"](w[::-1, ::-1]))
+    with pytest.raises(AssertionError, match=r"shape \(9, 4\), expected \(4, 9\) \(transposed"):
+        theory.check_q1_matrix(lambda w: nb1["q1_matrix"](w).T)
+    with pytest.raises(AssertionError, match="flipped kernel"):
+        theory.check_conv_as_matrix(lambda w, *a: nb1["conv_as_matrix"](w[:, :, ::-1, ::-1].copy(), *a), n_cases=4, seed=2)
+    with pytest.raises(AssertionError, match=r"b equals h\(x0\)"):
+        theory.check_q2_answers({2: (6, 15), -1: (1.5, 1.5), 1: (6, 9)})
+    with pytest.raises(AssertionError, match="no entry for x0 = -1"):
+        theory.check_q2_answers({2: (6, 3), 1: (6, 3)})
+    with pytest.raises(AssertionError, match="empty"):
+        theory.check_word_limit("\n# YOUR CODE HERE\nraise NotImplementedError()\n")
+    with pytest.raises(AssertionError, match="71 words: the limit is 70"):
+        theory.check_word_limit("word " * 71)
+    assert theory.count_words("### BEGIN SOLUTION\nDon't stop, it's fine.\n### END SOLUTION") == 4
