@@ -16,7 +16,8 @@ from pathlib import Path
 
 from autograder import cli
 from autograder.collect import collect
-from autograder.corpus import CORPUS_DIR, Case, autograded_cells, build_submission, check_case, load_cases
+from autograder.corpus import (CORPUS_DIR, Case, autograded_cells, build_submission, check_case, expected_scores,
+                               load_cases)
 from autograder.course import KIT_ROOT, NOTEBOOKS, Course
 from autograder.export import export
 from autograder.feedback import generate_feedback
@@ -75,13 +76,15 @@ def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, h
     cells = autograded_cells(course.source_dir)
     checks = {case.name: check_case(course, case, cells) for case in cases}
     grading = cli.grade_table(report)
-    table = exported.grades.copy()
-    table["expected"] = [sum(v for ids in _expected(checks, cases, s, cells).values() for v in ids.values())
-                         for s in table.index]
-    table["as expected"] = ["yes" if checks[s].ok else "NO: " + "; ".join(checks[s].mismatches)[:90] for s in table.index]
+    names = [c.name for c in cases]
+    table = exported.grades.reindex(names)  # a case the grader failed on still gets its row
+    table.index.name = "student"
+    table["expected"] = [sum(v for ids in expected_scores(case, cells).values() for v in ids.values()) for case in cases]
+    table["as expected"] = ["yes" if checks[n].ok else "NO: " + "; ".join(checks[n].mismatches)[:90] for n in names]
     if len(grading):
-        table["status"] = grading["status"].reindex(table.index).fillna("")
-    table["case"] = [next(c.description for c in cases if c.name == s)[:60] for s in table.index]
+        table["status"] = grading["status"].reindex(names).fillna("")
+        table["message"] = grading["message"].reindex(names).fillna("").str.slice(0, 60)
+    table["case"] = [case.description[:60] for case in cases]
     cli._print_table("Demo class: autograded points", table)
     print(f"\nCollected: {len(collected.students)} of {len(cases)} zips in {inbox}"
           f"\nFeedback:  {course.root / 'feedback'}/<student>/{course.assignment}/a2kit_feedback.html "
@@ -90,10 +93,3 @@ def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, h
     ok = all(c.ok for c in checks.values()) and not collected.needs_attention
     print("\nEvery case got the points it must get." if ok else "\nSome cases did not get their expected points (see above).")
     return 0 if ok else 1
-
-
-def _expected(checks, cases, student, cells):
-    from autograder.corpus import expected_scores
-
-    case = next(c for c in cases if c.name == student)
-    return expected_scores(case, cells)

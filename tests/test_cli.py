@@ -66,3 +66,24 @@ def test_pipeline_commands_and_exit_codes(tmp_path, capsys):
 
 def test_export_of_an_empty_course_needs_attention(tmp_path):
     assert main(["-q", "--course", str(tmp_path / "empty"), "export"]) == 1
+
+
+def test_demo_runs_the_whole_pipeline_and_prints_the_grade_table(tmp_path, capsys):
+    from autograder.demo import run_demo
+
+    notebooks = write_toy_notebooks(tmp_path / "notebooks")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "toy_abs.yaml").write_text(
+        "description: double with abs, wrong for negative numbers\nnotebooks: [01_toy]\n"
+        "edits:\n  - notebook: 01_toy\n    cell: double\n    source: |\n      def double(x):\n          return abs(2 * x)\n"
+        "expect:\n  01_toy:\n    test_double_hidden: 0\n"
+        "feedback_contains:\n  01_toy:\n    test_double_hidden: negative numbers\n")
+    assert run_demo(keep=tmp_path / "demo", notebooks=notebooks, corpus=corpus, progress=False, data=str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "Demo class: autograded points" in out and "Every case got the points it must get." in out
+    table = out[out.index("Demo class"):out.index("Collected:")]
+    assert all(name in table for name in ("solution", "release", "toy_abs"))
+    grades = pd.read_csv(tmp_path / "demo" / "course" / "exports" / "grades.csv", index_col="student")
+    assert grades["total"].to_dict() == {"release": 0.0, "solution": 3.0, "toy_abs": 1.0}
+    assert (tmp_path / "demo" / "course" / "feedback" / "toy_abs" / "a2" / "a2kit_feedback.html").exists()
