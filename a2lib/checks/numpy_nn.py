@@ -204,7 +204,7 @@ def check_backward(layer, x: np.ndarray, dout: np.ndarray | None = None, kind: s
         numeric["db"] = eval_numerical_gradient_array(lambda _: layer.forward(x), layer.bias, dout)
     layer.forward(x.copy())
     layer.backward(dout)  # again: the numeric passes overwrote the cache
-    context = f"(compared with numeric gradients, input of shape {x.shape})"
+    context = f"when compared with numeric gradients on an input of shape {x.shape}"
     errors = {}
     dx = np.asarray(_need_array(layer, "dx", layer.dx, x.shape, "backward"))
     message = _dx_message(kind, layer, x, dout, dx, numeric["dx"], tol, context)
