@@ -43,12 +43,24 @@ def _course(args) -> Course:
 
 
 # -- release --------------------------------------------------------------------------------------
+RELEASED_FOLDERS = ("configs",)  # beside notebooks/ in the kit; the notebooks read them (configs/NAME.yaml)
+
+
 def release(course: Course, notebooks: Path = NOTEBOOKS, names: list[str] | None = None) -> Path:
-    """Copy the source notebooks in, generate the student version, and zip it for an LMS; returns the zip."""
+    """Copy the source notebooks (and the kit's ``configs/``) in, generate the student version, zip it for an LMS.
+
+    Returns the zip. The configs travel in the release (students need them next to the notebooks)
+    and in the source (graders see the kit's configs).
+    """
     if course.source_dir.exists():  # notebooks removed from the kit must not linger in the course
         for old in course.source_dir.glob("*.ipynb"):
             old.unlink()
     course.sync_source(notebooks, names)
+    for name in RELEASED_FOLDERS:
+        folder = Path(notebooks).parent / name
+        if folder.is_dir():
+            shutil.rmtree(course.source_dir / name, ignore_errors=True)
+            shutil.copytree(folder, course.source_dir / name)
     course.generate_release()
     archive = shutil.make_archive(str(course.release_dir), "zip", course.release_dir.parent, course.assignment)
     return Path(archive)

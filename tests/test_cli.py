@@ -30,6 +30,8 @@ def test_grade_options_parse():
 
 def test_pipeline_commands_and_exit_codes(tmp_path, capsys):
     notebooks = write_toy_notebooks(tmp_path / "notebooks")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "toy.yaml").write_text("epochs: 1\n")
     course_dir = str(tmp_path / "course")
     base = ["-q", "--course", course_dir]
     assert main(base + ["grade"]) == 1  # nothing released yet: the instructor is told
@@ -37,7 +39,7 @@ def test_pipeline_commands_and_exit_codes(tmp_path, capsys):
     assert main(base + ["release", "--notebooks", str(notebooks)]) == 0
     course = Course(Path(course_dir))
     with zipfile.ZipFile(course.root / "release" / "a2.zip") as zf:
-        assert "a2/01_toy.ipynb" in zf.namelist()
+        assert {"a2/01_toy.ipynb", "a2/configs/toy.yaml"} <= set(zf.namelist())  # configs travel with the notebooks
         assert b"double(-7)" not in zf.read("a2/01_toy.ipynb")  # hidden tests stay out of the release
 
     inbox = tmp_path / "inbox"
