@@ -31,7 +31,7 @@ class ConvNet:
             module.backward(dout)
             dout = module.dx
 
-    def predict(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int = 250) -> np.ndarray:
         """Predicted labels [N], computed in batches."""
         return np.concatenate([self.scores(x[i:i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)])
 

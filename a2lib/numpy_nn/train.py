@@ -53,7 +53,7 @@ def fit(model, optimizer, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None
 
 def _mean_loss(model, x, y, batch_size):
     total = 0.0
-    for idx in iterate_minibatches(len(x), max(batch_size, 500)):
+    for idx in iterate_minibatches(len(x), max(batch_size, 250)):
         _, loss = model.forward(x[idx], y[idx])
         total += loss * len(idx)
     return total / len(x)
