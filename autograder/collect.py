@@ -8,7 +8,9 @@ else is the name without extension; ids are lower-cased with runs of other chara
 
 Inside a submission the notebooks may sit at the top or in sub-folders: the shallowest folder
 holding a notebook of the assignment is taken, with everything beside it (``checkpoints/``...).
-Nothing is dropped silently: duplicates (two sources, one id: the newest is kept), empty
+Each notebook is compared with the release through nbgrader's cell checksums: a deleted or edited
+test cell, an edited read-only cell or a changed cell id is reported as tampering (nbgrader grades
+with its own copy of the tests anyway, but the instructor should know). Nothing is dropped silently: duplicates (two sources, one id: the newest is kept), empty
 submissions (no notebook of the assignment), unreadable or unsafe zips (corrupt, paths leaving the
 folder, too large) and stray files are all reported, and make ``needs_attention`` true.
 """
@@ -131,6 +133,45 @@ def _copy_submission(root: Path, dest: Path, expected: set[str]) -> list[str]:
     return sorted(p.name for p in dest.glob("*.ipynb"))
 
 
+def tampering(submitted, release) -> list[str]:
+    """Read-only and test cells of the ``release`` notebook that ``submitted`` deleted, edited or renamed."""
+    from nbgrader.utils import compute_checksum
+
+    def meta(cell):
+        return cell.get("metadata", {}).get("nbgrader", {})
+
+    protected = {meta(c)["grade_id"]: c for c in release.cells
+                 if meta(c).get("grade_id") and (meta(c).get("locked") or meta(c).get("grade")) and not meta(c).get("solution")}
+    known = {meta(c).get("grade_id") for c in release.cells}
+    submitted_cells = {meta(c).get("grade_id"): c for c in submitted.cells if meta(c).get("grade_id")}
+    problems = []
+    for gid, cell in protected.items():
+        kind = "test cell" if meta(cell).get("grade") else "read-only cell"
+        if gid not in submitted_cells:
+            problems.append(f"{kind} {gid} deleted")
+        elif compute_checksum(submitted_cells[gid]) != compute_checksum(cell):
+            problems.append(f"{kind} {gid} edited")
+    problems += [f"unknown cell id {gid}" for gid in submitted_cells if gid not in known]
+    return problems
+
+
+def _tampering_notes(dest: Path, release_dir: Path) -> list[str]:
+    import nbformat
+
+    notes = []
+    for path in sorted(dest.glob("*.ipynb")):
+        release = release_dir / path.name
+        if not release.exists():
+            continue
+        try:
+            problems = tampering(nbformat.read(path, as_version=4), nbformat.read(release, as_version=4))
+        except Exception as exc:  # not a notebook at all: nbgrader will fail on it, say so now
+            problems = [f"not a readable notebook ({exc.__class__.__name__})"]
+        if problems:
+            notes.append(f"{path.stem}: " + ", ".join(problems))
+    return notes
+
+
 def _timestamp(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
 
@@ -179,5 +220,6 @@ def _collect_one(item: Path, student: str, course: Course, expected: set[str]) -
         (dest / "timestamp.txt").write_text(_timestamp(item))
     others = sorted(set(seen) - set(notebooks))
     missing = sorted(expected - {Path(n).stem for n in notebooks})
-    note = f"ignored notebooks not in the assignment: {', '.join(others)}" if others else ""
-    return Collected(item.name, student, "collected", note, notebooks, missing)
+    notes = [f"ignored notebooks not in the assignment: {', '.join(others)}"] if others else []
+    notes += [f"tampered: {t}" for t in _tampering_notes(course.submitted_dir(student), course.release_dir)]
+    return Collected(item.name, student, "collected", "; ".join(notes), notebooks, missing)

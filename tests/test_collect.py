@@ -99,3 +99,31 @@ def test_zip_bomb_is_refused(course, tmp_path, monkeypatch):
     _zip(src / "eve.zip", {"01_toy.ipynb": "0" * 5000})
     report = collect(src, course, progress=False)
     assert report.entries[0].status == "unreadable" and "MB" in report.entries[0].message
+
+
+def test_tampered_notebooks_are_reported(course, tmp_path):
+    import nbformat
+
+    release = nbformat.read(course.release_dir / "01_toy.ipynb", as_version=4)
+    src = tmp_path / "inbox"
+
+    def hand_in(student, edit):
+        nb = nbformat.from_dict(release)
+        edit(nb)
+        (src / student).mkdir(parents=True)
+        nbformat.write(nb, src / student / "01_toy.ipynb")
+
+    def cell(nb, gid):
+        return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+    hand_in("honest", lambda nb: setattr(cell(nb, "double"), "source", "def double(x):\n    return 2 * x"))
+    hand_in("deleter", lambda nb: nb.cells.remove(cell(nb, "test_double_hidden")))
+    hand_in("editor", lambda nb: setattr(cell(nb, "test_double"), "source", "pass"))
+    hand_in("locksmith", lambda nb: setattr(cell(nb, "imports"), "source", "import numpy as np\nimport os"))
+    hand_in("renamer", lambda nb: cell(nb, "test_double").metadata.nbgrader.__setitem__("grade_id", "my_test"))
+    notes = {e.student: e.message for e in collect(src, course, progress=False).entries}
+    assert notes["honest"] == ""
+    assert "test cell test_double_hidden deleted" in notes["deleter"]
+    assert "test cell test_double edited" in notes["editor"]
+    assert "read-only cell imports edited" in notes["locksmith"]
+    assert "test cell test_double deleted" in notes["renamer"] and "unknown cell id my_test" in notes["renamer"]
