@@ -106,3 +106,27 @@ def test_failures_are_reported_for_the_instructor():
     assert (failed["message"].str.len() > 0).all()
     if len(failed):
         assert corpus.report.needs_attention
+
+
+def test_tampering_is_reported_exactly_for_cases_that_edit_protected_cells(tmp_path):
+    """Built from the release, every case is checked like a collected hand-in: only edits of test or
+    read-only cells (e.g. a deleted test cell) count as tampering."""
+    import nbformat
+
+    from autograder.collect import _tampering_notes
+    from autograder.course import Course
+
+    released = released_course()
+    course = Course(tmp_path / "course")
+    import shutil
+    for part in ("source", "release"):
+        shutil.copytree(released.root / part, course.root / part)
+    for case in CASES:
+        folder = build_submission(case, course)
+        release_cells = {}
+        for stem in case.notebooks:
+            for c in nbformat.read(course.release_dir / f"{stem}.ipynb", as_version=4).cells:
+                release_cells[stem, c.metadata.get("nbgrader", {}).get("grade_id")] = c.metadata.get("nbgrader", {})
+        protected = [e for e in case.edits if not release_cells.get((e.notebook, e.cell), {}).get("solution")]
+        notes = _tampering_notes(folder, course.release_dir)
+        assert bool(notes) == bool(protected), f"{case.name}: tampering notes {notes}, protected edits {protected}"
