@@ -320,10 +320,10 @@ def _grade_in_scratch(job: dict, tmp: Path, slot: int, result: dict) -> None:
     problems = [r["problem"] for r in launches if r.get("problem")]
     autograded = root / "autograded" / student / assignment
     problems += _problems_in_outputs(autograded) if autograded.exists() else []
-    # A kernel killed by a signal none of our limits sends (e.g. the kernel OOM killer): worth a retry.
-    result["retry"] = any(r.get("returncode") in (-9,) and not r.get("timed_out") for r in launches) and not out["success"]
+    # A kernel that died with no limit of ours to blame (the OOM killer, a crash): worth one retry.
+    log = (out.get("error") or "") + "\n" + (out.get("log") or "")
+    result["retry"] = not out["success"] and "Kernel died" in log and not any(r.get("timed_out") for r in launches)
     if not out["success"]:
-        log = (out.get("error") or "") + "\n" + (out.get("log") or "")
         errors = [l.strip() for l in log.splitlines() if "[ERROR]" in l or "Error" in l]
         result["message"] = "; ".join(problems + errors[-2:])[-500:] or "nbgrader autograde failed"
         result["log"] = log[-20000:]
@@ -340,6 +340,7 @@ def _grade_in_scratch(job: dict, tmp: Path, slot: int, result: dict) -> None:
 # -- reference values, injected into the kernel only while a test cell runs -------------------------
 def _make_injecting_execute():
     from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_core.utils import run_sync
     from jupyter_client.manager import AsyncKernelManager
     from nbgrader.preprocessors import Execute
     from traitlets import List, Unicode, default
@@ -375,17 +376,18 @@ def _make_injecting_execute():
                 self._payload_cache = json.dumps(files)
             return self._payload_cache
 
-        async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        def preprocess_cell(self, cell, resources, index):
+            # (nbclient's execute_cell is bound to the base class's coroutine: override here.)
             meta = cell.get("metadata", {}).get("nbgrader", {})
             needs = cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") and \
                 self._payload() != "{}"
             if not needs:
-                return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-            await self._run_silently(INJECT_CODE % self._payload())
+                return super().preprocess_cell(cell, resources, index)
+            run_sync(self._run_silently)(INJECT_CODE % self._payload())
             try:
-                return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+                return super().preprocess_cell(cell, resources, index)
             finally:
-                await self._run_silently(CLEAR_CODE)
+                run_sync(self._run_silently)(CLEAR_CODE)
 
         async def _run_silently(self, code: str) -> None:
             msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
@@ -479,10 +481,10 @@ def _reference_files() -> dict[str, bytes]:
 
 @contextlib.contextmanager
 def _client(workers: int, scheduler: str | None):
-    """A Dask client: the given scheduler, else a local cluster of ``workers`` grading threads.
+    """A Dask client: the given scheduler, else a local cluster of ``workers`` single-threaded processes.
 
-    The threads only orchestrate (each kernel is its own sandboxed process), so a thread-based local
-    cluster starts in a second; on a remote cluster the workers are processes on other machines.
+    Processes, not threads: nbgrader changes the working directory of its process while it grades,
+    so two gradings must never share one. Each worker imports nbgrader once and grades many.
     """
     from dask.distributed import Client, LocalCluster
 
@@ -490,8 +492,8 @@ def _client(workers: int, scheduler: str | None):
         with Client(scheduler) as client:
             yield client
         return
-    with LocalCluster(n_workers=1, threads_per_worker=max(1, workers), processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, memory_limit=0,
+                      dashboard_address=":0", scheduler_port=0, silence_logs=40) as cluster, Client(cluster) as client:
         yield client
 
 

@@ -88,14 +88,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    started, timed_out, peak = time.monotonic(), False, 0
+    started, timed_out, peak, peak_procs = time.monotonic(), False, 0, 0
     deadline = started + spec.limits.wall_s
     while proc.poll() is None:  # wait, sampling the sandbox's total memory (all its processes)
         if time.monotonic() > deadline:
             timed_out = True
             _kill(proc)
             break
-        peak = max(peak, tree_rss_bytes(proc.pid))
+        rss, count = tree_usage(proc.pid)
+        peak, peak_procs = max(peak, rss), max(peak_procs, count)
         try:
             proc.wait(timeout=0.2)
         except subprocess.TimeoutExpired:
@@ -104,15 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "returncode": proc.returncode, "timed_out": timed_out, "seconds": time.monotonic() - started,
         "peak_memory_mb": max(peak / 2**20, usage.ru_maxrss / 1024), "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_processes": peak_procs,
         "problem": _describe_exit(proc.returncode, timed_out, spec.limits),
     }
+    if peak_procs >= spec.limits.nproc // 2:  # a process bomb (it stopped at RLIMIT_NPROC)
+        record["problem"] = "; ".join(filter(None, [record["problem"], f"started {peak_procs} processes "
+                                                    f"(limit {spec.limits.nproc})"]))
     with open(kernel_dir / "launcher.jsonl", "a") as f:  # one line per kernel (one kernel per notebook)
         f.write(json.dumps(record) + "\n")
     return 0 if proc.returncode == 0 else 1
 
 
-def tree_rss_bytes(root_pid: int) -> int:
-    """Resident memory of ``root_pid`` and all its descendants, in bytes (from /proc)."""
+def tree_usage(root_pid: int) -> tuple[int, int]:
+    """Resident memory (bytes) and number of processes of ``root_pid`` and all its descendants (from /proc)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
@@ -127,12 +132,13 @@ def tree_rss_bytes(root_pid: int) -> int:
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)  # fields[1] = ppid
         rss[pid] = int(fields[21]) * page                     # fields[21] = rss in pages
-    total, todo = 0, [root_pid]
+    total, count, todo = 0, 0, [root_pid]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        count += 1
         todo.extend(children.get(pid, []))
-    return total
+    return total, count
 
 
 def _kill(proc: subprocess.Popen) -> None:
