@@ -16,7 +16,7 @@ import pytest
 from a2lib.checks.theory import Q2_NETWORK, Q2_POINTS, autograd_linearization
 from a2lib.reference import load as load_reference
 from autograder.course import NOTEBOOKS, Course
-from autograder.reference import load_solution_namespace
+from notebook_solutions import solution_namespace
 
 STEMS = ["01_theory", "02_numpy_convnet"]
 STUDENT_NAMES = {"01_theory": ["q1_matrix", "conv_as_matrix", "Q2_ANSWERS", "linearize", "DEAD_RELU_ANSWER"],
@@ -88,7 +88,7 @@ def test_release_has_no_solution_and_no_hidden_test(release, stem):
 
 @pytest.fixture(scope="module")
 def theory_ns():
-    return load_solution_namespace(NOTEBOOKS / "01_theory.ipynb")
+    return solution_namespace("01_theory")
 
 
 def test_q1_reference_is_the_stated_matrix(theory_ns):
@@ -114,7 +114,7 @@ def test_sgd_reference_is_up_to_date():
     import importlib
 
     case = importlib.import_module("autograder.cases.02_numpy_convnet")
-    ns = load_solution_namespace(NOTEBOOKS / "02_numpy_convnet.ipynb")
+    ns = solution_namespace("02_numpy_convnet")
     fresh = case.build(ns)["numpy_sgd"]
     stored = load_reference("numpy_sgd")
     assert sorted(fresh) == sorted(stored) and len(stored) == 8
