@@ -170,7 +170,8 @@ def cmd_demo(args) -> int:
     from autograder.demo import run_demo
 
     return run_demo(keep=Path(args.keep) if args.keep else None, workers=args.workers, unsafe=args.unsafe,
-                    hostile=args.hostile, data=args.data, progress=not args.quiet, notebooks=Path(args.notebooks))
+                    hostile=args.hostile, data=args.data, progress=not args.quiet, notebooks=Path(args.notebooks),
+                    every_mistake=args.every_mistake)
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -222,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", help="course folder to build and keep (default: a temporary one, kept and printed)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--data", help="CIFAR-10 folder (default: the kit's data/, else a synthetic one)")
+    p.add_argument("--all", dest="every_mistake", action="store_true",
+                   help="every typical mistake of the corpus (default: one per notebook)")
     p.add_argument("--hostile", action="store_true", help="include the hostile corpus cases (slower)")
     p.add_argument("--notebooks", default=str(NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
     p.add_argument("--unsafe", action="store_true")

@@ -1,8 +1,9 @@
 """``a2kit demo``: the instructor's whole pipeline on a demo class built from the test corpus.
 
 On a fresh machine (SQLite gradebook, CPU, fast mode), in a course folder of its own:
-release -> a folder of LMS-style zips, one per corpus case (the solution, the blank release, the
-typical mistakes; ``--hostile`` adds the hostile cases) -> collect -> grade (sandboxed, parallel)
+release -> a folder of LMS-style zips, one per student of the demo class (the solution, the blank
+release and one typical mistake per notebook from the corpus; ``--all`` takes every typical
+mistake, ``--hostile`` adds the hostile cases) -> collect -> grade (sandboxed, parallel)
 -> feedback -> export. It prints the grade table next to the points each case must get, and where
 the feedback pages and the CSV are. Exit code 0 when every case got its expected points.
 """
@@ -23,9 +24,23 @@ from autograder.export import export
 from autograder.feedback import generate_feedback
 
 
-def demo_cases(available: list[str], hostile: bool = False, corpus: Path = CORPUS_DIR) -> tuple[list[Case], list[str]]:
+def demo_cases(available: list[str], hostile: bool = False, corpus: Path = CORPUS_DIR,
+               every_mistake: bool = False) -> tuple[list[Case], list[str]]:
+    """The demo class: the two bases, one typical mistake per notebook (every one with
+    ``every_mistake``), and the hostile cases with ``hostile``."""
     cases, skipped = load_cases(available, corpus)
-    return [c for c in cases if hostile or not c.name.startswith("hostile_")], skipped
+    chosen, seen = [], set()
+    for case in cases:
+        if case.name.startswith("hostile_"):
+            keep = hostile
+        elif case.name in ("solution", "release") or every_mistake:
+            keep = True
+        else:
+            keep = tuple(case.notebooks) not in seen
+            seen.add(tuple(case.notebooks))
+        if keep:
+            chosen.append(case)
+    return chosen, skipped
 
 
 def build_inbox(course: Course, cases: list[Case], inbox: Path) -> Path:
@@ -55,7 +70,7 @@ def demo_data(root: Path, data: str | None) -> str:
 
 def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, hostile: bool = False,
              data: str | None = None, progress: bool = True, notebooks: Path = NOTEBOOKS,
-             corpus: Path = CORPUS_DIR) -> int:
+             corpus: Path = CORPUS_DIR, every_mistake: bool = False) -> int:
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="a2kit-demo-"))
     if (root / "course").exists():
         shutil.rmtree(root / "course")
@@ -63,7 +78,7 @@ def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, h
     print(f"Demo course: {course.root}")
     cli.release(course, notebooks)
     available = sorted(p.stem for p in course.source_dir.glob("*.ipynb"))
-    cases, skipped = demo_cases(available, hostile, corpus)
+    cases, skipped = demo_cases(available, hostile, corpus, every_mistake)
     for line in skipped:
         print(f"  waiting for a notebook: {line}")
     inbox = build_inbox(course, cases, root / "inbox")
