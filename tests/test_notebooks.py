@@ -53,7 +53,12 @@ def test_release_has_no_solution_and_no_hidden_test(stem):
 def test_source_notebook_runs_in_fast_mode(stem, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
+    from autograder.cli import RELEASED_FOLDERS
+
     shutil.copytree(NOTEBOOKS, tmp_path / "notebooks")  # outputs (checkpoints, plots) stay out of the checkout
+    for name in RELEASED_FOLDERS:  # configs/ beside notebooks/, as in the kit
+        if (KIT_ROOT / name).is_dir():
+            shutil.copytree(KIT_ROOT / name, tmp_path / name)
     monkeypatch.setenv("A2_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
