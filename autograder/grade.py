@@ -110,10 +110,21 @@ def tree_hash(folder: Path) -> str:
 
 
 def _ensure_bin_on_path() -> None:
-    """nbgrader runs ``alembic`` from PATH: make this interpreter's bin folder visible."""
+    """nbgrader runs ``alembic`` from PATH: make this interpreter's bin folder visible.
+
+    It runs it (a Python process, a second or more) every time a gradebook is opened, and autograde
+    opens one a dozen times per submission; the answer is a constant of the installed nbgrader, so
+    it is asked once per process.
+    """
+    import functools
+
+    import nbgrader.api
+
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    if not hasattr(nbgrader.api.get_alembic_version, "cache_info"):
+        nbgrader.api.get_alembic_version = functools.lru_cache(maxsize=1)(nbgrader.api.get_alembic_version)
 
 
 @contextlib.contextmanager
@@ -184,6 +195,7 @@ def merge_rows(course: Course, student: str, rows: dict) -> None:
 
     from nbgrader.api import Gradebook
 
+    _ensure_bin_on_path()
     course_id = course.config.CourseDirectory.course_id
     with Gradebook(course.db_url, course_id) as gb:
         gb.update_or_create_student(student)
@@ -463,6 +475,7 @@ def _save_state(course: Course, state: dict) -> None:
 def _in_gradebook(course: Course, student: str) -> bool:
     from nbgrader.api import Gradebook, MissingEntry
 
+    _ensure_bin_on_path()
     with Gradebook(course.db_url, course.config.CourseDirectory.course_id) as gb:
         try:
             gb.find_submission(course.assignment, student)
@@ -486,13 +499,15 @@ def _client(workers: int, scheduler: str | None):
     Processes, not threads: nbgrader changes the working directory of its process while it grades,
     so two gradings must never share one. Each worker imports nbgrader once and grades many.
     """
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
         with Client(scheduler) as client:
             yield client
         return
-    with LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, memory_limit=0,
+    # Forked workers inherit this process's imports (nbgrader, nbconvert: seconds each to import).
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, memory_limit=0,
                       dashboard_address=":0", scheduler_port=0, silence_logs=40) as cluster, Client(cluster) as client:
         yield client
 
@@ -570,28 +585,41 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
 
 
 def _run_jobs(course, jobs, digests, state, report, bar, workers, scheduler) -> None:
-    """Send the jobs to Dask, retry kernels killed from outside, merge each result as it arrives."""
+    """Grade the jobs (on Dask, or here when one local worker), retrying kernels that died, merging
+    each result as it arrives."""
+    attempts = {s: 1 for s in jobs}
+
+    def done(out: dict) -> bool:  # False: resubmit it
+        student = out["student"]
+        if out.get("retry") and attempts[student] < ATTEMPTS:
+            attempts[student] += 1
+            return False
+        report.results[student] = _finish(course, out, attempts[student], digests[student], state)
+        bar.update(1)
+        return True
+
+    if workers <= 1 and not scheduler:  # one grader: no cluster to start, grade in this process
+        for student, job in jobs.items():
+            while not done(grade_one(job)):
+                pass
+        return
+
     from dask.distributed import as_completed
 
     with _client(workers, scheduler) as client:
-        attempts = {s: 1 for s in jobs}
         futures = [client.submit(grade_one, job, key=f"grade-{s}-1", retries=2, pure=False) for s, job in jobs.items()]
         pending = as_completed(futures)
         for future in pending:
             try:
                 out = future.result()
             except Exception as exc:  # the task failed on every retry (e.g. workers kept dying)
-                student = future.key.split("-", 1)[1].rsplit("-", 1)[0]
+                student = future.key[len("grade-"):].rsplit("-", 1)[0]
                 out = {"student": student, "ok": False, "message": f"grading task lost: {exc}", "seconds": 0.0,
                        "peak_memory_mb": 0.0, "retry": False}
-            student = out["student"]
-            if out.get("retry") and attempts[student] < ATTEMPTS:
-                attempts[student] += 1
+            if not done(out):
+                student = out["student"]
                 pending.add(client.submit(grade_one, jobs[student], key=f"grade-{student}-{attempts[student]}",
                                           retries=2, pure=False))
-                continue
-            report.results[student] = _finish(course, out, attempts[student], digests[student], state)
-            bar.update(1)
 
 
 def _finish(course: Course, out: dict, attempts: int, digest: str, state: dict) -> StudentResult:
