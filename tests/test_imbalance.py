@@ -119,7 +119,8 @@ def float32_reweight(cls_num_list, beta):
 
 WEIGHT_MISTAKES = {
     "not normalized": lambda n, b: [(1 - b) / (1 - b ** k) for k in n],
-    "beta ** n alone": lambda n, b: imbalance._normalized(np.asarray([b ** k for k in n], dtype=float)),
+    # in float32, as students write it: beta ** n underflows to 0 for large n
+    "beta ** n alone": lambda n, b: (lambda w: w / w.sum() * len(n))(torch.tensor([b ** k for k in n], dtype=torch.float32)),
     "without inverting": lambda n, b: imbalance._normalized(1 - b ** np.asarray(n, dtype=float)),
     "inverse class frequency": lambda n, b: imbalance._normalized(1 / np.asarray(n, dtype=float)),
 }

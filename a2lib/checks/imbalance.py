@@ -33,7 +33,7 @@ from ..mode import fast_mode, grading, seed_everything
 from .models import checkpoint_evaluation, config_path, grading_test_set
 
 RARE_CLASSES = 3            # "the rarest classes" of the graded comparison
-WEIGHT_RTOL = 1e-4          # class weights: float32 arithmetic of a correct formula stays far below this
+WEIGHT_ATOL, WEIGHT_RTOL = 1e-6, 1e-4  # class weights: float32 arithmetic of a correct formula stays far below this
 LOSS_ATOL, LOSS_RTOL = 1e-5, 1e-4
 
 
@@ -82,15 +82,15 @@ def diagnose_weights(got, expected, counts, beta: float) -> str | None:
                 "in the order of cls_num_list.")
     if not np.all(np.isfinite(got)):
         return f"reweight returned NaN or infinite weights {np.round(got, 4).tolist()} (a division by zero?)."
-    if _close(got, expected, 0, WEIGHT_RTOL):
+    if _close(got, expected, WEIGHT_ATOL, WEIGHT_RTOL):
         return None
     case = f"(for cls_num_list={counts.tolist()}, beta={beta:g})"
-    if got.sum() > 0 and _close(_normalized(got), expected, 0, WEIGHT_RTOL):
+    if got.sum() > 0 and _close(_normalized(got), expected, WEIGHT_ATOL, WEIGHT_RTOL):
         return (f"Your weights are not normalized {case}: they sum to {got.sum():.6g} but must sum to the number "
                 f"of classes, {len(counts)}. Divide them by their sum and multiply by the number of classes.")
     for message, wrong in _weight_mistakes(counts, beta).items():
         for candidate in (wrong, wrong / len(wrong)):
-            if got.sum() > 0 and _close(_normalized(got), candidate * len(wrong) / candidate.sum(), 0, WEIGHT_RTOL):
+            if got.sum() > 0 and _close(_normalized(got), candidate * len(wrong) / candidate.sum(), WEIGHT_ATOL, WEIGHT_RTOL):
                 return f"Your weights look like {message} {case}."
     return (f"Your weights differ from the reference {case}: got {np.round(got, 5).tolist()}, expected "
             f"{np.round(expected, 5).tolist()}. Each class gets (1 - beta) / (1 - beta ** n), normalized so "
