@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import inspect
 import json
 import os
 import platform
@@ -239,7 +240,10 @@ def run_longtail_part(schedule: str, root: Path, device: torch.device) -> dict:
     spec = importlib.util.spec_from_file_location("reference_longtail", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.run_longtail(schedule, root, device)
+    kwargs = {}
+    if "save_checkpoints" in inspect.signature(module.run_longtail).parameters:
+        kwargs["save_checkpoints"] = schedule != "fast"  # notebook 4's reference checkpoints, like ours
+    return module.run_longtail(schedule, root, device, **kwargs)
 
 
 # -- output --------------------------------------------------------------------------------------
@@ -282,6 +286,12 @@ def markdown_tables(results: dict) -> str:
         lines += ["| CIFAR-10-LT ratio 100, ResNet-32 | test accuracy |", "|---|---|",
                   f"| cross-entropy | {_fmt(results.get('lt100_ce_acc'))} |",
                   f"| class-balanced focal | {_fmt(results.get('lt100_cbfocal_acc'))} |", ""]
+        classes = results.get("lt100_classes")
+        if classes and results.get("lt100_ce_per_class") and results.get("lt100_cbfocal_per_class"):
+            lines += ["| class | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
+            for key, label in (("lt100_ce_per_class", "cross-entropy"), ("lt100_cbfocal_per_class", "class-balanced focal")):
+                lines.append(f"| {label} | " + " | ".join(f"{a:.3f}" for a in results[key]) + " |")
+            lines.append("")
     return "\n".join(lines)
 
 

@@ -138,8 +138,11 @@ def per_class_report(evaluation: Evaluation, name: str) -> pd.DataFrame:
 
 
 def check_accuracy(model: nn.Module, checkpoint: str | Path, minimum: float, name: str | None = None,
-                   show_table: bool = True) -> float:
+                   show_table: bool = True) -> None:
     """Recompute the test accuracy of ``checkpoint`` and require at least ``minimum``.
+
+    Returns nothing on purpose: a value displayed by a test cell would be read by nbgrader as
+    partial credit. Use :func:`checkpoint_evaluation` to get the accuracy.
 
     In fast mode outside grading (a quick run on a subset) a low accuracy is reported, not failed:
     thresholds are meant for a fully trained checkpoint, and they are checked when graded.
@@ -154,13 +157,13 @@ def check_accuracy(model: nn.Module, checkpoint: str | Path, minimum: float, nam
         print(per_class_report(evaluation, name).to_string(float_format=lambda v: f"{v:.4f}"))
     if accuracy >= minimum:
         print(f"{name}: test accuracy {accuracy:.4f} >= {minimum:.2f}, passed.")
-        return accuracy
+        return
     message = (f"{name} reaches a test accuracy of {accuracy:.4f} on {where}, below the required {minimum:.2f}. "
                "Train longer or improve the model and hyper-parameters, then re-run its training cell so "
                f"that {checkpoint} is saved again.")
     if fast_mode() and not grading():
         print(f"Fast mode: {message} (Thresholds apply to a fully trained checkpoint; they are checked when graded.)")
-        return accuracy
+        return
     raise AssertionError(message)
 
 
