@@ -74,7 +74,7 @@ def fit_or_load(model: nn.Module, checkpoint: str | Path, train_data: ImageSet |
     history = fit(model, train_data, val_data, config=cfg, device=device, progress=progress)
     last = history.df.iloc[-1]
     save_checkpoint(checkpoint, model, cfg, train_data.classes,
-                    {"history": history.df, "val_acc": last["val_acc"], "epochs": int(last["epoch"])})
+                    {"history": history.df.to_dict("list"), "val_acc": last["val_acc"], "epochs": int(last["epoch"])})
     return history.df
 
 
