@@ -296,6 +296,8 @@ def _grade_in_scratch(job: dict, tmp: Path, slot: int, result: dict) -> None:
     _write_tree(root / "submitted" / student / assignment, job["submission"])
     (root / "gradebook.db").write_bytes(job["template"])
     kernel_dir.mkdir()
+    record_dir = tmp / "launches"  # the launcher's reports, out of the student's reach
+    record_dir.mkdir()
     ref_dir = tmp / "ref"
     _write_tree(ref_dir, job.get("references") or {})
 
@@ -304,7 +306,8 @@ def _grade_in_scratch(job: dict, tmp: Path, slot: int, result: dict) -> None:
     env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)] if gpus else ""
     spec = SandboxSpec(workdir=str(root / "autograded" / student / assignment), kernel_dir=str(kernel_dir),
                        read_only=[p for p in [env.get("A2_DATA")] if p], env=env,
-                       limits=Limits(**job["limits"]), slot=slot, unsafe=job["unsafe"])
+                       limits=Limits(**job["limits"]), slot=slot, unsafe=job["unsafe"],
+                       record_dir=str(record_dir))
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(spec.to_dict()))
     write_kernelspec(tmp / "kernels", spec_path)
@@ -326,8 +329,7 @@ def _grade_in_scratch(job: dict, tmp: Path, slot: int, result: dict) -> None:
 
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     out = api.autograde(assignment, student)
-    launches = [json.loads(line) for line in (kernel_dir / "launcher.jsonl").read_text().splitlines()] \
-        if (kernel_dir / "launcher.jsonl").exists() else []
+    launches = [json.loads(p.read_text()) for p in sorted(record_dir.glob("launcher-*.json"))]
     result["peak_memory_mb"] = max([r["peak_memory_mb"] for r in launches] or [0.0])
     problems = [r["problem"] for r in launches if r.get("problem")]
     autograded = root / "autograded" / student / assignment

@@ -4,7 +4,7 @@ nbgrader (trusted, outside) starts this launcher as "the kernel" through the ker
 ``write_kernelspec``; the launcher copies the connection file into the kernel's scratch folder,
 starts ``python -m ipykernel_launcher`` inside the sandbox with the limits of ``autograder.sandbox``,
 enforces the wall-clock limit, and on exit records what happened (exit status, peak memory, limit
-hit) in ``KERNEL_DIR/launcher.json`` for the grader's report. The sockets are Unix sockets in the
+hit) in ``KERNEL_DIR/launcher-PID.json`` for the grader's report. The sockets are Unix sockets in the
 kernel's folder (``transport="ipc"``), because the sandbox has no network, not even loopback.
 
 Usage (written into the kernelspec, not typed by hand)::
@@ -82,37 +82,50 @@ def main(argv: list[str] | None = None) -> int:
     proc = subprocess.Popen(cmd, env=env, cwd=spec.workdir, preexec_fn=lambda: apply_limits(spec.limits, nproc_base),
                             start_new_session=True, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
+    state = {"started": time.monotonic(), "timed_out": False, "peak": 0, "peak_procs": 0}
+    record_path = Path(spec.record_dir or kernel_dir) / f"launcher-{os.getpid()}.json"
+
+    def write_record() -> None:
+        """What happened so far (rewritten as it changes: the kernel manager may kill us any time)."""
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        record = {
+            "returncode": proc.returncode, "timed_out": state["timed_out"],
+            "seconds": time.monotonic() - state["started"],
+            "peak_memory_mb": max(state["peak"] / 2**20, usage.ru_maxrss / 1024),
+            "cpu_s": usage.ru_utime + usage.ru_stime, "peak_processes": state["peak_procs"],
+            # stopped: the kernel manager shut us down (the normal end), the SIGKILL was ours
+            "problem": "" if state.get("stopped") else _describe_exit(proc.returncode, state["timed_out"], spec.limits),
+        }
+        if state["peak_procs"] >= spec.limits.nproc // 2:  # a process bomb (it stopped at RLIMIT_NPROC)
+            record["problem"] = "; ".join(filter(None, [record["problem"], f"started {state['peak_procs']} "
+                                                        f"processes (limit {spec.limits.nproc})"]))
+        tmp = record_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(record_path)
+
     def stop(signum, frame):  # the kernel manager shuts us down: take the whole sandbox with us
+        state["stopped"] = True
         _kill(proc)
+        write_record()
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    started, timed_out, peak, peak_procs = time.monotonic(), False, 0, 0
-    deadline = started + spec.limits.wall_s
-    while proc.poll() is None:  # wait, sampling the sandbox's total memory (all its processes)
+    deadline = state["started"] + spec.limits.wall_s
+    while proc.poll() is None:  # wait, sampling the sandbox's total memory and process count
         if time.monotonic() > deadline:
-            timed_out = True
+            state["timed_out"] = True
             _kill(proc)
             break
         rss, count = tree_usage(proc.pid)
-        peak, peak_procs = max(peak, rss), max(peak_procs, count)
+        if rss > state["peak"] * 1.05 or count > state["peak_procs"]:
+            state["peak"], state["peak_procs"] = max(state["peak"], rss), max(state["peak_procs"], count)
+            write_record()
         try:
             proc.wait(timeout=0.2)
         except subprocess.TimeoutExpired:
             pass
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    record = {
-        "returncode": proc.returncode, "timed_out": timed_out, "seconds": time.monotonic() - started,
-        "peak_memory_mb": max(peak / 2**20, usage.ru_maxrss / 1024), "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_processes": peak_procs,
-        "problem": _describe_exit(proc.returncode, timed_out, spec.limits),
-    }
-    if peak_procs >= spec.limits.nproc // 2:  # a process bomb (it stopped at RLIMIT_NPROC)
-        record["problem"] = "; ".join(filter(None, [record["problem"], f"started {peak_procs} processes "
-                                                    f"(limit {spec.limits.nproc})"]))
-    with open(kernel_dir / "launcher.jsonl", "a") as f:  # one line per kernel (one kernel per notebook)
-        f.write(json.dumps(record) + "\n")
+    write_record()
     return 0 if proc.returncode == 0 else 1
 
 

@@ -74,6 +74,7 @@ class SandboxSpec:
     read_only: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    record_dir: str = ""           # where the launcher reports (outside the sandbox's view); default kernel_dir
     slot: int = 0                  # grading slot: picks the sandbox uid when running as root
     unsafe: bool = False           # no bubblewrap at all (the instructor said --unsafe)
     python: str = sys.executable
