@@ -210,7 +210,7 @@ class Constant(nn.Module):
         return self.bias.expand(len(x), 10)
 
 
-def test_rare_classes_against_the_cross_entropy_reference(synthetic_root, tmp_path, monkeypatch):
+def test_graded_checkpoints_rare_classes_and_long_tail_effect(synthetic_root, tmp_path, monkeypatch):
     from a2lib.checkpoint import save_checkpoint
     from a2lib.checks.models import _TEST_SETS
 
@@ -229,6 +229,9 @@ def test_rare_classes_against_the_cross_entropy_reference(synthetic_root, tmp_pa
     assert table.loc["truck", "yours"] == 1.0 and table.loc["airplane", "yours"] == 0.0
     with pytest.raises(AssertionError, match=r"rarest classes \(truck, ship, horse\).*0.000.*0.200"):
         imbalance.check_rare_classes(Constant(), tmp_path / "airplane.pt", counts, ref)
+    imbalance.check_long_tail_effect(Constant(), tmp_path / "airplane.pt", counts)  # head 1/3 > tail 0
+    with pytest.raises(AssertionError, match=r"0.000 on the 3 most frequent classes.*0.333 on the 3 rarest"):
+        imbalance.check_long_tail_effect(Constant(), tmp_path / "truck.pt", counts)
     with pytest.raises(AssertionError, match="measured on 1000 test images"):
         imbalance.check_rare_classes(Constant(), tmp_path / "truck.pt", counts,
                                      {**ref, "ce": {"fast": {"images": 1000, "per_class": per_class}}})

@@ -12,6 +12,7 @@ likely cause in plain words:
 * :func:`behaviour_run`: a short, fixed-seed training on a small synthetic long-tailed set, so that
   a loss can be judged by what it does to per-class accuracy (:func:`check_behaviour`);
 * :func:`fit_or_load`: train ResNet-32 with a loss (or, while grading, load the submitted checkpoint);
+* :func:`check_long_tail_effect`: the submitted cross-entropy checkpoint shows the long tail;
 * :func:`check_rare_classes`: the submitted CB-Focal checkpoint against the cross-entropy reference
   on the rarest classes of the test set.
 
@@ -372,6 +373,31 @@ def fit_or_load(model: nn.Module, checkpoint: str | Path, train_data, criterion,
 def rare_classes(cls_num_list: list[int], k: int = RARE_CLASSES) -> list[int]:
     """Labels of the ``k`` classes with the fewest training images (rarest first)."""
     return [int(i) for i in np.argsort(np.asarray(cls_num_list), kind="stable")[:k]]
+
+
+def check_long_tail_effect(model: nn.Module, checkpoint: str | Path, cls_num_list: list[int], k: int = RARE_CLASSES) -> pd.DataFrame:
+    """A cross-entropy model trained on the long tail recognises its ``k`` most frequent classes better
+    than its ``k`` rarest (mean accuracy): the effect the notebook studies, and a sign it was trained."""
+    test = grading_test_set()
+    evaluation = checkpoint_evaluation(model, checkpoint, test)
+    table = evaluation.per_class_table()
+    table.insert(0, "training images", list(cls_num_list) + [sum(cls_num_list)])
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    order = np.argsort(np.asarray(cls_num_list), kind="stable")
+    head, tail = [table.index[i] for i in order[::-1][:k]], [table.index[i] for i in order[:k]]
+    head_acc, tail_acc = table.loc[head, "accuracy"].mean(), table.loc[tail, "accuracy"].mean()
+    if head_acc > tail_acc:
+        print(f"{checkpoint}: {head_acc:.3f} on the {k} most frequent classes, {tail_acc:.3f} on the {k} rarest: "
+              "trained on the long tail, passed.")
+        return table
+    message = (f"{checkpoint} reaches {head_acc:.3f} on the {k} most frequent classes ({', '.join(head)}) and "
+               f"{tail_acc:.3f} on the {k} rarest ({', '.join(tail)}): a model trained with cross-entropy on the long "
+               "tail recognises its frequent classes better. Train it with configs/resnet32_ce.yaml on the "
+               "long-tailed set and plain cross-entropy, then submit the checkpoint it saves.")
+    if fast_mode() and not grading():
+        print(f"Fast mode: {message} (checked on a fully trained checkpoint when graded)")
+        return table
+    raise AssertionError(message)
 
 
 def reference_ce_per_class(test_size: int, ref: dict | None = None) -> pd.Series:
