@@ -35,6 +35,7 @@ from autograder.course import Course
 
 PER_CLASS_MIME = "application/vnd.a2kit.per-class+json"
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+NOT_SUBMITTED = "notebook not submitted"
 
 
 # -- nbgrader's feedback without hidden tests -----------------------------------------------------
@@ -144,7 +145,7 @@ def read_student(course: Course, student: str) -> StudentFeedback:
         by_id = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c for c in (nb.cells if nb else [])}
         for gid, points in ids.items():
             score = scores.get(nb_name, {}).get(gid, (None, points))[0] or 0.0
-            message = _error_text(by_id[gid]) if gid in by_id else ("notebook not submitted" if nb is None else "test cell missing")
+            message = _error_text(by_id[gid]) if gid in by_id else (NOT_SUBMITTED if nb is None else "test cell missing")
             fb.tests.append(CellResult(nb_name, gid, float(score), float(points), message if score < points else ""))
         for cell in (nb.cells if nb else []):
             for out in cell.get("outputs", []):
@@ -276,8 +277,12 @@ def render_html(fb: StudentFeedback) -> str:
     rows = "".join(
         f"<tr><td>{esc(nb)}</td><td>{sum(t.score for t in ts):g}</td><td>{sum(t.max_score for t in ts):g}</td></tr>"
         for nb, ts in by_nb.items())
-    failed = "".join(f"<li><b>{esc(t.notebook)} / {esc(t.grade_id)}</b> ({t.score:g} of {t.max_score:g}): "
-                     f"<code>{esc(t.message or 'no message')}</code></li>" for t in fb.tests if t.failed)
+    missing = {nb for nb, ts in by_nb.items() if all(t.message == NOT_SUBMITTED for t in ts)}
+    failed = "".join(f"<li><b>{esc(nb)}</b>: not submitted (0 of {sum(t.max_score for t in by_nb[nb]):g} points)</li>"
+                     for nb in sorted(missing))
+    failed += "".join(f"<li><b>{esc(t.notebook)} / {esc(t.grade_id)}</b> ({t.score:g} of {t.max_score:g}): "
+                      f"<code>{esc(t.message or 'no message')}</code></li>"
+                      for t in fb.tests if t.failed and t.notebook not in missing)
     hints = "".join(f"<li>{esc(h)}</li>" for h in fb.hints)
     figures = "".join(_figure_html(per_class_figure(r)) for r in fb.per_class)
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>A2 feedback: {esc(fb.student)}</title>
