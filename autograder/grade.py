@@ -18,13 +18,13 @@ A task that raises (a worker that died, a lost connection) is retried by Dask; a
 a signal it was not sent (the OOM killer) is retried once here.
 
 Reference values: the hidden tests read them with ``a2lib.reference.load(NAME)``. The sandbox does
-not mount ``autograder/``; the trusted side (``InjectingExecute``) puts the values into the kernel
-just before a test cell that reads them runs and removes them right after, and ``load`` then
-answers only to the test cell's own top-level code (not to a student's function it calls).
+not mount ``autograder/``; the trusted side (``InjectingExecute``) copies the values into a fresh
+folder of the kernel's scratch space just before each test cell runs and deletes it right after,
+and points ``load`` there; ``load`` answers only to the test cell's own top-level code (directly
+or through ``a2lib``'s checks), not to a student's function that the test calls.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import hashlib
@@ -319,6 +319,7 @@ def _grade_in_scratch(job: dict, tmp: Path, slot: int, result: dict) -> None:
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = str(kernel_dir / "s")
     config.InjectingExecute.reference_dir = str(ref_dir)
+    config.InjectingExecute.kernel_dir = str(kernel_dir)
     if job.get("cell_timeout_s"):
         config.Execute.timeout = int(job["cell_timeout_s"])
     from nbgrader.converters.autograde import Autograde
@@ -379,29 +380,32 @@ def _make_injecting_execute():
             kwargs["kernel_manager_class"] = SandboxKernelManager
             super().__init__(*args, **kwargs)
 
-        def _payload(self) -> str:
-            if not hasattr(self, "_payload_cache"):
-                files = {}
-                folder = Path(self.reference_dir) if self.reference_dir else None
-                if folder and folder.is_dir():
-                    for path in sorted(folder.iterdir()):
-                        if path.suffix in (".npz", ".json"):
-                            files[path.name] = base64.b64encode(path.read_bytes()).decode()
-                self._payload_cache = json.dumps(files)
-            return self._payload_cache
+        kernel_dir = Unicode("", help="the kernel's scratch folder (visible in the sandbox)").tag(config=True)
+
+        def _has_references(self) -> bool:
+            folder = Path(self.reference_dir) if self.reference_dir else None
+            return bool(folder and folder.is_dir() and any(folder.iterdir()))
 
         def preprocess_cell(self, cell, resources, index):
             # (nbclient's execute_cell is bound to the base class's coroutine: override here.)
             meta = cell.get("metadata", {}).get("nbgrader", {})
             needs = cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") and \
-                self._payload() != "{}"
+                self._has_references()
             if not needs:
                 return super().preprocess_cell(cell, resources, index)
-            run_sync(self._run_silently)(INJECT_CODE % self._payload())
+            # The values exist in the sandbox only while this test cell runs, in a fresh folder.
+            shown = Path(tempfile.mkdtemp(prefix=".ref-", dir=self.kernel_dir))
+            for path in Path(self.reference_dir).iterdir():
+                if path.suffix in (".npz", ".json"):
+                    shutil.copyfile(path, shown / path.name)
+                    os.chmod(shown / path.name, 0o644)
+            os.chmod(shown, 0o755)
             try:
+                run_sync(self._run_silently)(INJECT_CODE % repr(str(shown)))
                 return super().preprocess_cell(cell, resources, index)
             finally:
                 run_sync(self._run_silently)(CLEAR_CODE)
+                shutil.rmtree(shown, ignore_errors=True)
 
         async def _run_silently(self, code: str) -> None:
             msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
@@ -413,34 +417,33 @@ def _make_injecting_execute():
 # Runs in the kernel before a test cell: ``a2lib.reference.load`` answers from memory, and only to
 # top-level code of an executing cell (a student's function that calls it gets a PermissionError).
 INJECT_CODE = r'''
-def __a2kit_inject(files):
-    import base64, io, json, os, sys, numpy as np, a2lib.reference as ref
+def __a2kit_inject(folder):
+    import json, os, sys, numpy as np, a2lib.reference as ref
     kit = os.path.dirname(ref.__file__) + os.sep
+    cells = os.path.join(__import__("tempfile").gettempdir(), "ipykernel_")
     def load(name):
         caller = sys._getframe(1)
         while caller is not None and caller.f_code.co_filename.startswith(kit):  # a2lib's checks may ask
             caller = caller.f_back
-        if caller is None or caller.f_code.co_name != "<module>" or \
-                not caller.f_code.co_filename.startswith(__a2kit_cells):
+        if caller is None or caller.f_code.co_name != "<module>" or not caller.f_code.co_filename.startswith(cells):
             raise PermissionError("reference values are only for the grader's test cells, not for student code")
-        if name + ".npz" in files:
-            with np.load(io.BytesIO(base64.b64decode(files[name + ".npz"])), allow_pickle=False) as f:
+        npz, js = os.path.join(folder, name + ".npz"), os.path.join(folder, name + ".json")
+        if os.path.exists(npz):
+            with np.load(npz, allow_pickle=False) as f:
                 return {k: f[k] for k in f.files}
-        if name + ".json" in files:
-            return json.loads(base64.b64decode(files[name + ".json"]))
+        if os.path.exists(js):
+            with open(js) as f:
+                return json.load(f)
         raise FileNotFoundError(f"No reference values named {name!r}")
     ref.__a2kit_saved = getattr(ref, "__a2kit_saved", ref.load)
     ref.load = load
-import os as __a2kit_os, tempfile as __a2kit_tf
-__a2kit_cells = __a2kit_os.path.join(__a2kit_tf.gettempdir(), "ipykernel_")
 __a2kit_inject(%s)
-del __a2kit_inject, __a2kit_os, __a2kit_tf
+del __a2kit_inject
 '''
 CLEAR_CODE = r'''
 import a2lib.reference as __a2kit_ref
 __a2kit_ref.load = getattr(__a2kit_ref, "__a2kit_saved", __a2kit_ref.load)
 del __a2kit_ref
-globals().pop("__a2kit_cells", None)
 '''
 
 

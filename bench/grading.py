@@ -1,0 +1,153 @@
+"""Grading throughput: plain serial ``nbgrader autograde`` against the kit's engine, same submissions.
+
+One course, ``N`` copies of a solution submission of one notebook (default ``01_theory``), graded
+four ways in the same run, each as its own process from a cold start (as an instructor runs them):
+
+- ``nbgrader``: plain ``nbgrader autograde a2`` with the kit's configuration, serial, no sandbox;
+- ``a2kit 1 worker`` and ``a2kit 2 workers``: ``grade_submissions`` (bubblewrap sandbox, Dask);
+- ``a2kit 1 worker, no sandbox``: the same with ``unsafe=True``, to isolate the sandbox's cost.
+
+Every run grades from scratch (``force``), in fast mode (``A2_FAST=1``). Reports seconds per
+submission, the speed-up over serial nbgrader, and peak memory (largest process of the run; for
+the engine also the largest sandboxed kernel).
+
+    python bench/grading.py [--submissions 6] [--notebook 01_theory]
+
+Writes bench/results/grading.json with top-level ``speedup_2_workers`` (serial nbgrader seconds /
+``a2kit`` 2-worker seconds) and ``sandbox_overhead_s`` (per submission: sandboxed minus unsandboxed
+1-worker seconds).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KIT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(KIT))
+RESULTS = KIT / "bench" / "results" / "grading.json"
+
+# Runs in a fresh process: grade the course with the engine, print the report as JSON.
+ENGINE = """
+import json, sys
+from autograder.course import Course
+from autograder.grade import grade_submissions
+if __name__ == "__main__":
+    course = Course(sys.argv[1])
+    report = grade_submissions(course, workers=int(sys.argv[2]), unsafe=sys.argv[3] == "1", force=True,
+                               env={"A2_FAST": "1", "A2_DATA": sys.argv[4]}, progress=False)
+    print(json.dumps({s: {"status": r.status, "peak_memory_mb": r.peak_memory_mb, "points": r.points,
+                          "message": r.message} for s, r in report.results.items()}))
+"""
+
+
+def build_course(root: Path, notebook: str, n: int) -> Path:
+    """A course with ``n`` solution submissions of ``notebook`` (students s01, s02...)."""
+    from autograder.corpus import Case, build_submission
+    from autograder.course import Course
+
+    course = Course(root / "course")
+    course.sync_source(names=[notebook])
+    course.generate_release()
+    for i in range(n):
+        build_submission(Case("solution", "", "solution", [notebook]), course, student=f"s{i + 1:02d}")
+    return course.root
+
+
+def reset(course_root: Path) -> None:
+    """Forget every grade (fresh gradebook with the assignment, no autograded files) for a fair rerun."""
+    for name in ("autograded", "feedback"):
+        shutil.rmtree(course_root / name, ignore_errors=True)
+    (course_root / ".a2kit-grading.json").unlink(missing_ok=True)
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """Run ``cmd``; return (seconds, peak RSS MB of its largest process, stdout)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True, cwd=KIT)
+        _, status, usage = os.wait4(proc.pid, 0)  # this run's own rusage (it and its reaped children)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed:\n{stdout[-2000:]}\n{stderr[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=6)
+    parser.add_argument("--notebook", default="01_theory")
+    parser.add_argument("--data", default=str(KIT / "data"))
+    args = parser.parse_args()
+
+    py = sys.executable
+    env = {**os.environ, "A2_FAST": "1", "A2_DATA": args.data, "TQDM_DISABLE": "1",
+           "PATH": str(Path(py).parent) + os.pathsep + os.environ.get("PATH", "")}
+    tmp = Path(tempfile.mkdtemp(prefix="a2kit-bench-"))
+    root = build_course(tmp, args.notebook, args.submissions)
+    db = root / "gradebook.db"
+    pristine = tmp / "gradebook.pristine.db"
+    shutil.copy2(db, pristine)
+    n = args.submissions
+
+    runs = {}
+    plan = [
+        ("nbgrader", [py, "-m", "nbgrader", "autograde", "a2", "--force", f"--config={KIT / 'autograder' / 'nbgrader_config.py'}",
+                      f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url=sqlite:///{db}",
+                      "--CourseDirectory.course_id=a2-course-kit"]),
+        ("a2kit 1 worker, no sandbox", [py, "-c", ENGINE, str(root), "1", "1", args.data]),
+        ("a2kit 1 worker", [py, "-c", ENGINE, str(root), "1", "0", args.data]),
+        ("a2kit 2 workers", [py, "-c", ENGINE, str(root), "2", "0", args.data]),
+    ]
+    for name, cmd in plan:
+        reset(root)
+        shutil.copy2(pristine, db)
+        seconds, peak, stdout = timed(cmd, env)
+        run = {"seconds": round(seconds, 2), "seconds_per_submission": round(seconds / n, 2),
+               "peak_process_mb": round(peak)}
+        if name.startswith("a2kit"):
+            report = json.loads(stdout.strip().splitlines()[-1])
+            bad = {s: r for s, r in report.items() if r["status"] != "graded"}
+            if bad:
+                raise RuntimeError(f"{name}: not every submission graded: {bad}")
+            run["peak_kernel_mb"] = round(max(r["peak_memory_mb"] for r in report.values()))
+            run["points"] = sorted({r["points"] for r in report.values()})
+        runs[name] = run
+        print(f"{name:28s} {seconds:7.1f} s", flush=True)
+
+    base = runs["nbgrader"]["seconds"]
+    for run in runs.values():
+        run["speedup"] = round(base / run["seconds"], 2)
+    result = {
+        "speedup_2_workers": runs["a2kit 2 workers"]["speedup"],
+        "sandbox_overhead_s": round((runs["a2kit 1 worker"]["seconds"] - runs["a2kit 1 worker, no sandbox"]["seconds"]) / n, 2),
+        "submissions": n, "notebook": args.notebook, "mode": "fast (A2_FAST=1)",
+        "runs": runs,
+        "load_average_at_end": os.getloadavg(),
+        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} "
+                    f"{platform.release()}; shared machine (see load_average_at_end)",
+    }
+    print(f"\n{'run':28s} {'s total':>8s} {'s/subm.':>8s} {'speed-up':>9s} {'peak process MB':>16s} {'peak kernel MB':>15s}")
+    for name, run in runs.items():
+        print(f"{name:28s} {run['seconds']:8.1f} {run['seconds_per_submission']:8.2f} {run['speedup']:9.2f} "
+              f"{run['peak_process_mb']:16.0f} {run.get('peak_kernel_mb', float('nan')):15.0f}")
+    print(f"\nspeedup_2_workers = {result['speedup_2_workers']}   sandbox_overhead_s = {result['sandbox_overhead_s']} "
+          f"(per submission)")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"Wrote {RESULTS}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
