@@ -154,6 +154,8 @@ def bwrap_command(spec: SandboxSpec, argv: list[str], bwrap: str = "bwrap") -> l
         elif p.is_dir():
             cmd += ["--ro-bind", str(p), str(p)]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    for device in gpu_devices(kernel_env(spec).get("CUDA_VISIBLE_DEVICES", "")):
+        cmd += ["--dev-bind", device, device]
     mounts = [p for p in read_only + writable if Path(p).exists()]
     for parent in _with_parents(mounts):
         if parent not in ("/tmp", "/usr", "/etc", "/opt") and not parent.startswith(("/usr/", "/etc/", "/opt/")):
@@ -172,6 +174,15 @@ def bwrap_command(spec: SandboxSpec, argv: list[str], bwrap: str = "bwrap") -> l
         cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
                 "--inh-caps=-all", "--bounding-set=-all"]
     return cmd + list(argv)
+
+
+def gpu_devices(visible: str) -> list[str]:
+    """The /dev nodes a kernel needs for the GPUs in ``visible`` (CUDA_VISIBLE_DEVICES): only its own."""
+    gpus = [g.strip() for g in visible.split(",") if g.strip().isdigit()]
+    if not gpus:
+        return []
+    shared = ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"]
+    return [d for d in shared + [f"/dev/nvidia{g}" for g in gpus] if Path(d).exists()]
 
 
 def kernel_env(spec: SandboxSpec) -> dict[str, str]:

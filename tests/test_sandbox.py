@@ -171,3 +171,16 @@ def test_unsafe_runs_without_bubblewrap_but_keeps_the_limits(monkeypatch, tmp_pa
             print("MemoryError")
     """ % str(KIT / "autograder"))
     assert "kit-visible True" in result.stdout and "MemoryError" in result.stdout
+
+
+def test_one_gpu_per_kernel(monkeypatch, tmp_path):
+    """Each kernel sees only the GPU of its grading slot (CUDA_VISIBLE_DEVICES inside the sandbox)."""
+    from autograder.grade import visible_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert visible_gpus() == ["2", "3"]
+    spec = _spec(tmp_path)
+    spec.env["CUDA_VISIBLE_DEVICES"] = visible_gpus()[spec.slot % 2]
+    cmd = sandbox.bwrap_command(spec, ["true"])
+    assert cmd[cmd.index("CUDA_VISIBLE_DEVICES") + 1] == "2"
+    assert sandbox.gpu_devices("") == []
