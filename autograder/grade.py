@@ -19,7 +19,7 @@ a signal it was not sent (the OOM killer) is retried once here.
 
 Reference values: the hidden tests read them with ``a2lib.reference.load(NAME)``. The sandbox does
 not mount ``autograder/``; the trusted side (``InjectingExecute``) copies the values into a fresh
-folder of the kernel's scratch space just before each test cell runs and deletes it right after,
+folder of the kernel's scratch space just before each hidden-test cell runs and deletes it right after,
 and points ``load`` there; ``load`` answers only to the test cell's own top-level code (directly
 or through ``a2lib``'s checks), not to a student's function that the test calls.
 """
@@ -389,8 +389,9 @@ def _make_injecting_execute():
         def preprocess_cell(self, cell, resources, index):
             # (nbclient's execute_cell is bound to the base class's coroutine: override here.)
             meta = cell.get("metadata", {}).get("nbgrader", {})
+            # Only hidden tests read reference values (public tests use their own fixed cases).
             needs = cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") and \
-                self._has_references()
+                "BEGIN HIDDEN TESTS" in cell.source and self._has_references()
             if not needs:
                 return super().preprocess_cell(cell, resources, index)
             # The values exist in the sandbox only while this test cell runs, in a fresh folder.
