@@ -17,6 +17,46 @@ from pathlib import Path
 from autograder.corpus import Case, CaseResult, autograded_cells, build_submission, check_case, load_cases
 from autograder.course import KIT_ROOT, NOTEBOOKS, Course
 
+NETWORK_PORT = 47613  # hostile_network.yaml tries to send its answers here
+
+
+class PortListener:
+    """Listen on 127.0.0.1:PORT in a thread and keep whatever arrives (nothing should)."""
+
+    def __init__(self, port: int):
+        import socket
+
+        self.received: list[bytes] = []
+        self.server = socket.create_server(("127.0.0.1", port), reuse_port=False)
+        self.server.settimeout(0.5)
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.received.append(conn.recv(1024) or b"<connected>")
+                except OSError:
+                    self.received.append(b"<connected>")
+
+    def __enter__(self):
+        import threading
+
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped = True
+        self.thread.join()
+        self.server.close()
+
+
 AVAILABLE = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 WORKERS = 2
 
@@ -55,6 +95,7 @@ class GradedCorpus:
     results: dict[str, CaseResult]
     report: object
     changed_outside: list[str]  # files outside the scratch folders that grading changed
+    connections: list[bytes]  # what reached the local port that hostile_network calls
     cells: dict[str, dict[str, float]]
 
 
@@ -78,11 +119,14 @@ def graded_corpus() -> GradedCorpus:
     if data.exists():
         watched.append(data)
     before = snapshot(*watched)
-    report = grade(course, [c.name for c in cases], workers=WORKERS, memory_gb=2.0, timeout_s=300,
-                   env=grading_env(str(data) if (data / "cifar-10-batches-py").exists() else None, fast=True),
-                   progress=False)
+    with PortListener(NETWORK_PORT) as listener:
+        # A 120 s cell limit (fast mode needs a few seconds a cell) keeps the infinite loop short.
+        report = grade(course, [c.name for c in cases], workers=WORKERS, memory_gb=2.0, timeout_s=300,
+                       cell_timeout_s=120,
+                       env=grading_env(str(data) if (data / "cifar-10-batches-py").exists() else None, fast=True),
+                       progress=False)
     after = snapshot(*watched)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     cells = autograded_cells(course.source_dir)
     results = {case.name: check_case(course, case, cells) for case in cases}
-    return GradedCorpus(course, cases, results, report, changed, cells)
+    return GradedCorpus(course, cases, results, report, changed, listener.received, cells)

@@ -95,6 +95,12 @@ def test_grading_changed_nothing_outside_the_scratch_folders():
     assert (Path(corpus.course.root).parent / "outside" / "sentinel.txt").read_text() == "must survive grading"
 
 
+def test_no_submission_reached_the_network():
+    corpus = graded_corpus()
+    assert any(c.name == "hostile_network" for c in corpus.cases)
+    assert corpus.connections == [], f"a sandboxed kernel reached 127.0.0.1:47613: {corpus.connections}"
+
+
 def test_failures_are_reported_for_the_instructor():
     """Hostile cases that stop the grader (timeouts, memory, process bombs) are flagged, never silent."""
     corpus = graded_corpus()
