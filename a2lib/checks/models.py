@@ -120,7 +120,7 @@ def reference_per_class(name: str) -> pd.Series | None:
 
     try:
         values = reference.load("cnn_design_accuracy")
-    except FileNotFoundError:
+    except (OSError, PermissionError):  # not generated yet, or not visible where this runs
         return None
     entry = values.get(name)
     if not entry:
