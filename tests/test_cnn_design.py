@@ -63,9 +63,10 @@ def test_student_design_schedule_scales_with_epochs():
 def test_config_path_finds_the_kit_configs_from_the_notebooks_folder(monkeypatch, tmp_path):
     monkeypatch.chdir(KIT / "notebooks")
     assert checks.config_path("mymodel").resolve() == KIT / "configs" / "mymodel.yaml"
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="mymodel.yaml"):
-        checks.config_path("mymodel")
+    monkeypatch.chdir(tmp_path)  # elsewhere, the kit's own configs/ are the fallback
+    assert checks.config_path("mymodel").resolve() == KIT / "configs" / "mymodel.yaml"
+    with pytest.raises(FileNotFoundError, match="no_such_config.yaml"):
+        checks.config_path("no_such_config")
 
 
 # -- the solution ---------------------------------------------------------------------------------

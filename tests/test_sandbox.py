@@ -5,7 +5,6 @@ kernel) and checks the effect from outside.
 """
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import textwrap

@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..mode import fast_mode, grading, seed_everything
-from .models import checkpoint_evaluation, config_path, grading_test_set
+from . import models
+from .models import checkpoint_evaluation, grading_test_set
 
 RARE_CLASSES = 3            # "the rarest classes" of the graded comparison
 WEIGHT_ATOL, WEIGHT_RTOL = 1e-6, 1e-4  # class weights: float32 arithmetic of a correct formula stays far below this
@@ -345,29 +345,10 @@ def fit_or_load(model: nn.Module, checkpoint: str | Path, train_data, criterion,
     """Train ``model`` with ``criterion`` (a loss module or ``epoch -> loss``) and save ``checkpoint``;
     while grading, load the checkpoint instead. Returns the per-epoch history (None if unloadable).
 
-    ``config``: a config name (``"resnet32_ce"`` reads ``configs/resnet32_ce.yaml``), a path, a dict or
-    a :class:`~a2lib.config.TrainConfig`; ``overrides`` replace its fields (``epochs=N`` scales the
-    learning-rate steps with it)."""
-    from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-    from ..config import load_config
-    from ..train import fit
-
-    if grading():
-        try:
-            payload = load_checkpoint(checkpoint, model)
-        except CheckpointError as err:
-            print(f"Could not load your checkpoint: {err}")
-            return None
-        history = payload.get("metrics", {}).get("history")
-        return pd.DataFrame(history) if history else None
-    if isinstance(config, str) and not config.endswith((".yaml", ".yml")):
-        config = config_path(config)
-    cfg = load_config(config, **overrides)
-    history = fit(model, train_data, criterion=criterion, config=cfg, device=device, progress=progress)
-    save_checkpoint(checkpoint, model, cfg, train_data.classes,
-                    {"history": history.df, "epochs": int(history.df["epoch"].iloc[-1]),
-                     "cls_num_list": train_data.cls_num_list})
-    return history.df
+    Notebook 4's argument order for :func:`a2lib.checks.models.fit_or_load` (a loss in place of
+    validation data); ``config`` and ``overrides`` as there."""
+    return models.fit_or_load(model, checkpoint, train_data, None, config, device, progress, criterion=criterion,
+                              **overrides)
 
 
 def rare_classes(cls_num_list: list[int], k: int = RARE_CLASSES) -> list[int]:

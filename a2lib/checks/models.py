@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ..config import TrainConfig, load_config
+from ..config import TrainConfig, config_path, load_config  # noqa: F401 (config_path: the notebooks import it here)
 from ..data import ImageSet, default_root, load_cifar10, train_val_split
 from ..evaluate import Evaluation, evaluate
 from ..mode import fast_mode, grading
@@ -34,18 +33,9 @@ ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.S
 
 
 # -- configs and training ------------------------------------------------------------------------
-def config_path(name: str, search: Iterable[str | Path] = ("configs", "../configs")) -> Path:
-    """``configs/<name>.yaml`` next to the notebook or in the kit's root (the notebook's parent)."""
-    for folder in search:
-        path = Path(folder) / f"{name}.yaml"
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"No config {name}.yaml in {', '.join(str(Path(f).resolve()) for f in search)}: "
-                            "keep the kit's configs/ folder next to the notebooks folder.")
-
-
 def fit_or_load(model: nn.Module, checkpoint: str | Path, train_data: ImageSet | None, val_data: ImageSet | None,
-                config: str | TrainConfig | dict, device=None, progress: bool = True, **overrides) -> pd.DataFrame | None:
+                config: str | TrainConfig | dict, device=None, progress: bool = True, criterion=None,
+                **overrides) -> pd.DataFrame | None:
     """Train ``model`` and save it to ``checkpoint``; while grading, load the checkpoint instead.
 
     ``config`` is a config name (``"mymodel"`` reads ``configs/mymodel.yaml``, see
@@ -67,14 +57,13 @@ def fit_or_load(model: nn.Module, checkpoint: str | Path, train_data: ImageSet |
             return None
         history = payload.get("metrics", {}).get("history")
         return pd.DataFrame(history) if history else None
-    if isinstance(config, str) and not config.endswith((".yaml", ".yml")):
-        config = config_path(config)
     cfg = load_config(config, **overrides)
     print(f"Training {type(model).__name__} ({count_parameters(model):,} parameters) on {len(train_data):,} images: {cfg}")
-    history = fit(model, train_data, val_data, config=cfg, device=device, progress=progress)
+    history = fit(model, train_data, val_data, criterion=criterion, config=cfg, device=device, progress=progress)
     last = history.df.iloc[-1]
     save_checkpoint(checkpoint, model, cfg, train_data.classes,
-                    {"history": history.df.to_dict("list"), "val_acc": last["val_acc"], "epochs": int(last["epoch"])})
+                    {"history": history.df.to_dict("list"), "val_acc": last["val_acc"], "epochs": int(last["epoch"]),
+                     "cls_num_list": train_data.cls_num_list})
     return history.df
 
 
