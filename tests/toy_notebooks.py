@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat as nbf
 
 
-def _meta(grade_id: str, *, grade: bool, solution: bool, points: float = 0) -> dict:
+def nbgrader_meta(grade_id: str, *, grade: bool, solution: bool, points: float = 0) -> dict:
     meta = {"grade": grade, "solution": solution, "grade_id": grade_id, "locked": not solution, "schema_version": 3}
     if grade:
         meta["points"] = points
@@ -26,14 +26,14 @@ def toy_notebook():
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         nbf.v4.new_markdown_cell("# Toy\nWrite `double(x)`."),
-        nbf.v4.new_code_cell("import numpy as np", metadata=_meta("imports", grade=False, solution=False)),
+        nbf.v4.new_code_cell("import numpy as np", metadata=nbgrader_meta("imports", grade=False, solution=False)),
         nbf.v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-                             metadata=_meta("double", grade=False, solution=True)),
+                             metadata=nbgrader_meta("double", grade=False, solution=True)),
         nbf.v4.new_code_cell('assert double(1) == 2, "double(1) should be 2"',
-                             metadata=_meta("test_double", grade=True, solution=False, points=1)),
+                             metadata=nbgrader_meta("test_double", grade=True, solution=False, points=1)),
         nbf.v4.new_code_cell('assert double(3) == 6, "double(3) should be 6"\n### BEGIN HIDDEN TESTS\n'
                              'assert double(-7) == -14, "double(-7) should be -14: negative numbers"\n### END HIDDEN TESTS',
-                             metadata=_meta("test_double_hidden", grade=True, solution=False, points=2)),
+                             metadata=nbgrader_meta("test_double_hidden", grade=True, solution=False, points=2)),
     ]
     return nb
 
