@@ -16,29 +16,20 @@ import pytest
 
 from autograder.corpus import Case, Edit, build_submission
 from autograder.course import Course
-from toy_notebooks import nbgrader_meta
+from toy_notebooks import toy_notebook
 
 KIT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # one grading of the class: ~1 minute on 2 cores
 
 
 def reference_notebook():
-    """``double(x)``; a public test (1 point); a test whose hidden part reads reference values (2 points)."""
-    nb = nbf.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbf.v4.new_markdown_cell("# Toy\nWrite `double(x)`."),
-        nbf.v4.new_code_cell("import numpy as np", metadata=nbgrader_meta("imports", grade=False, solution=False)),
-        nbf.v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-                             metadata=nbgrader_meta("double", grade=False, solution=True)),
-        nbf.v4.new_code_cell('assert double(1) == 2, "double(1) should be 2"',
-                             metadata=nbgrader_meta("test_double", grade=True, solution=False, points=1)),
-        nbf.v4.new_code_cell(
-            'assert double(3) == 6, "double(3) should be 6"\n### BEGIN HIDDEN TESTS\nimport a2lib.reference\n'
-            'ref = a2lib.reference.load("toy")\nassert double(int(ref["x"])) == int(ref["want"]), '
-            '"double is wrong on the reference case"\n### END HIDDEN TESTS',
-            metadata=nbgrader_meta("test_double_hidden", grade=True, solution=False, points=2)),
-    ]
+    """The toy notebook (``double(x)``, a public test worth 1 point) whose 2-point test's hidden part
+    reads reference values."""
+    nb = toy_notebook()
+    nb.cells[-1].source = (
+        'assert double(3) == 6, "double(3) should be 6"\n### BEGIN HIDDEN TESTS\nimport a2lib.reference\n'
+        'ref = a2lib.reference.load("toy")\nassert double(int(ref["x"])) == int(ref["want"]), '
+        '"double is wrong on the reference case"\n### END HIDDEN TESTS')
     return nb
 
 
