@@ -35,5 +35,22 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+        use_deterministic_algorithms()
+
+
+def use_deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of the compiler.
+
+    The public call imports ``torch._inductor`` (about 4 s on a CPU) only to copy the flag into the
+    compiler's config; the kit never compiles, so the flag is set directly, and copied into that
+    config only when something already imported it.
+    """
+    import sys
+
+    import torch
+
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    inductor_config = sys.modules.get("torch._inductor.config")
+    if inductor_config is not None:
+        inductor_config.deterministic = True

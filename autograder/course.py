@@ -6,9 +6,7 @@ The configuration is ``autograder/nbgrader_config.py`` with the root and the gra
 """
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,11 +37,9 @@ class Course:
     config: Config = field(init=False)
 
     def __post_init__(self):
-        # nbgrader's gradebook runs `alembic` (and Jupyter the kernel) from PATH: make this
-        # interpreter's bin folder visible even when the venv is not activated.
-        bin_dir = str(Path(sys.executable).parent)
-        if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-            os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+        from autograder import nbgrader_fixes
+
+        nbgrader_fixes.apply()
         self.root = Path(self.root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.config = nbgrader_config(self.root, self.db_url)

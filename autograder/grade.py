@@ -38,6 +38,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import nbgrader_fixes
 from autograder.course import Course, nbgrader_config
 from autograder.kernel import KERNEL_NAME, write_kernelspec
 from autograder.sandbox import Limits, SandboxSpec, check_bwrap
@@ -46,6 +47,7 @@ STATE_FILE = ".a2kit-grading.json"   # in the course root: content hash of each 
 MAX_RESULT_FILE_MB = 64              # files the kernel wrote beyond this size are not copied back
 SLOT_LOCKS = Path(tempfile.gettempdir()) / "a2kit-slots"
 ATTEMPTS = 2                         # a kernel killed by a signal nobody sent gets a second chance
+STALL_GRACE_S = 300                  # beyond the kernels' own limits, before a silent cluster counts as stalled
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -109,53 +111,12 @@ def tree_hash(folder: Path) -> str:
     return h.hexdigest()
 
 
-def _ensure_bin_on_path() -> None:
-    """nbgrader runs ``alembic`` from PATH: make this interpreter's bin folder visible.
-
-    It runs it (a Python process, a second or more) every time a gradebook is opened, and autograde
-    opens one a dozen times per submission; the answer is a constant of the installed nbgrader, so
-    it is asked once per process.
-    """
-    import functools
-
-    import nbgrader.api
-
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    if not hasattr(nbgrader.api.get_alembic_version, "cache_info"):
-        nbgrader.api.get_alembic_version = functools.lru_cache(maxsize=1)(nbgrader.api.get_alembic_version)
-
-
-@contextlib.contextmanager
-def _setenv(**kwargs):
-    """nbgrader's ``utils.setenv`` with its bug fixed: it saves ``os.environ.get(value)`` instead of
-    ``get(key)`` and so always *deletes* ``NBGRADER_EXECUTION`` afterwards, which raises KeyError when
-    two gradings share a process. (The sandboxed kernel gets its environment explicitly anyway.)"""
-    previous = {key: os.environ.get(key) for key in kwargs}
-    os.environ.update(kwargs)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _fix_nbgrader_setenv() -> None:
-    import nbgrader.utils
-
-    nbgrader.utils.setenv = _setenv
-
-
 # -- gradebook: template out of the main one, rows back into it --------------------------------------
 def copy_assignment(src_url: str, dst_url: str, assignment: str, course_id: str | None = None) -> None:
     """Copy ``assignment``'s definitions (notebooks, graded/solution/task/source cells) between gradebooks."""
     from nbgrader.api import Gradebook
 
-    _ensure_bin_on_path()
+    nbgrader_fixes.apply()
     with Gradebook(src_url, course_id) as src, Gradebook(dst_url, course_id) as dst:
         a = src.find_assignment(assignment)
         dst.update_or_create_assignment(assignment, duedate=a.duedate)
@@ -195,7 +156,7 @@ def merge_rows(course: Course, student: str, rows: dict) -> None:
 
     from nbgrader.api import Gradebook
 
-    _ensure_bin_on_path()
+    nbgrader_fixes.apply()
     course_id = course.config.CourseDirectory.course_id
     with Gradebook(course.db_url, course_id) as gb:
         gb.update_or_create_student(student)
@@ -288,8 +249,7 @@ def _grade_in_scratch(job: dict, tmp: Path, slot: int, result: dict) -> None:
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    _ensure_bin_on_path()
-    _fix_nbgrader_setenv()
+    nbgrader_fixes.apply()
     student, assignment = job["student"], job["assignment"]
     root, kernel_dir = tmp / "c", tmp / "k"
     _write_tree(root / "source" / assignment, job["source"])
@@ -481,7 +441,7 @@ def _save_state(course: Course, state: dict) -> None:
 def _in_gradebook(course: Course, student: str) -> bool:
     from nbgrader.api import Gradebook, MissingEntry
 
-    _ensure_bin_on_path()
+    nbgrader_fixes.apply()
     with Gradebook(course.db_url, course.config.CourseDirectory.course_id) as gb:
         try:
             gb.find_submission(course.assignment, student)
@@ -498,6 +458,32 @@ def _reference_files() -> dict[str, bytes]:
         if folder.is_dir() else {}
 
 
+# Imported once by the fork server, so that every worker starts with the grading stack loaded.
+WORKER_PRELOAD = ["autograder.grade", "nbgrader.apps", "nbgrader.converters.autograde", "nbgrader.preprocessors",
+                  "nbclient", "jupyter_client.manager", "ipykernel", "sqlalchemy"]
+
+
+def _forkserver_context():
+    """Dask's multiprocessing context for "forkserver", with the grading stack preloaded.
+
+    Workers are forked from a fresh server process rather than from this one: a process that has
+    already graded in-process (``workers=1``), run kernels or used CUDA holds threads, ZeroMQ
+    contexts and locks that a plain ``fork`` copies half-alive (seen: workers dying mid-grade and
+    the cluster waiting forever). Preloading makes each fork cheap; it must be set before the
+    server's first start, and Dask sets its own list only once, so ours is added to it.
+    """
+    import multiprocessing.forkserver
+
+    import dask
+    from distributed import utils
+
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+        ctx = utils.get_mp_context()
+    dask_preload = multiprocessing.forkserver._forkserver._preload_modules
+    ctx.set_forkserver_preload(list(dict.fromkeys(list(dask_preload) + WORKER_PRELOAD)))
+    return ctx
+
+
 @contextlib.contextmanager
 def _client(workers: int, scheduler: str | None):
     """A Dask client: the given scheduler, else a local cluster of ``workers`` single-threaded processes.
@@ -512,9 +498,11 @@ def _client(workers: int, scheduler: str | None):
         with Client(scheduler) as client:
             yield client
         return
-    # Forked workers inherit this process's imports (nbgrader, nbconvert: seconds each to import).
-    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, memory_limit=0,
-                      dashboard_address=":0", scheduler_port=0, silence_logs=40) as cluster, Client(cluster) as client:
+    _forkserver_context()
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}), \
+            LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, memory_limit=0,
+                         dashboard_address=":0", scheduler_port=0, silence_logs=40) as cluster, \
+            Client(cluster) as client:
         yield client
 
 
@@ -610,22 +598,37 @@ def _run_jobs(course, jobs, digests, state, report, bar, workers, scheduler) -> 
                 pass
         return
 
-    from dask.distributed import as_completed
+    from dask.distributed import wait
 
+    # Every running task ends within its kernels' wall-clock limits; a cluster where nothing has
+    # finished for longer than one whole submission may take has lost a worker without noticing.
+    stall_s = max(job["limits"]["wall_s"] * max(1, sum(k.endswith(".ipynb") for k in job["submission"]))
+                  for job in jobs.values()) + STALL_GRACE_S
     with _client(workers, scheduler) as client:
-        futures = [client.submit(grade_one, job, key=f"grade-{s}-1", retries=2, pure=False) for s, job in jobs.items()]
-        pending = as_completed(futures)
-        for future in pending:
+        def submit(student: str):
+            return client.submit(grade_one, jobs[student], key=f"grade-{student}-{attempts[student]}", retries=2,
+                                 pure=False)
+
+        pending = {submit(s): s for s in jobs}
+        while pending:
             try:
-                out = future.result()
-            except Exception as exc:  # the task failed on every retry (e.g. workers kept dying)
-                student = future.key[len("grade-"):].rsplit("-", 1)[0]
-                out = {"student": student, "ok": False, "message": f"grading task lost: {exc}", "seconds": 0.0,
-                       "peak_memory_mb": 0.0, "retry": False}
-            if not done(out):
-                student = out["student"]
-                pending.add(client.submit(grade_one, jobs[student], key=f"grade-{student}-{attempts[student]}",
-                                          retries=2, pure=False))
+                finished, _ = wait(list(pending), timeout=stall_s, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                for future, student in pending.items():
+                    future.cancel()
+                    done({"student": student, "ok": False, "seconds": 0.0, "peak_memory_mb": 0.0, "retry": False,
+                          "message": f"grading stalled: no submission finished for {stall_s:.0f} s (a lost "
+                                     "worker?); run `a2kit grade` again to grade this one"})
+                return
+            for future in finished:
+                student = pending.pop(future)
+                try:
+                    out = future.result()
+                except Exception as exc:  # the task failed on every retry (e.g. workers kept dying)
+                    out = {"student": student, "ok": False, "message": f"grading task lost: {exc}", "seconds": 0.0,
+                           "peak_memory_mb": 0.0, "retry": False}
+                if not done(out):
+                    pending[submit(student)] = student
 
 
 def _finish(course: Course, out: dict, attempts: int, digest: str, state: dict) -> StudentResult:

@@ -217,8 +217,8 @@ def _a2kit_seed_torch(*_):
     if torch is not None and not getattr(torch, "_a2kit_seeded", False):
         torch._a2kit_seeded = True
         torch.manual_seed(0)
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+        from a2lib.mode import use_deterministic_algorithms
+        use_deterministic_algorithms()
 
 get_ipython().events.register("pre_run_cell", _a2kit_seed_torch)
 del random

@@ -120,9 +120,10 @@ def graded_corpus() -> GradedCorpus:
         watched.append(data)
     before = snapshot(*watched)
     with PortListener(NETWORK_PORT) as listener:
-        # A 120 s cell limit (fast mode needs a few seconds a cell) keeps the infinite loop short.
+        # nbgrader's default 30 s cell limit: fast mode needs at most a few seconds a cell, and the
+        # infinite loop costs only that.
         report = grade(course, [c.name for c in cases], workers=WORKERS, memory_gb=2.0, timeout_s=300,
-                       cell_timeout_s=120,
+                       cell_timeout_s=30,
                        env=grading_env(str(data) if (data / "cifar-10-batches-py").exists() else None, fast=True),
                        progress=False)
     after = snapshot(*watched)
