@@ -167,3 +167,22 @@ def test_config_by_name_and_epoch_files(synthetic_root, tmp_path, monkeypatch):
     assert [r["epoch"] for r in rows] == [1, 2]
     assert (tmp_path / "run" / "last.pt").exists() and history.best_path == tmp_path / "run" / "best.pt"
     assert len(__import__("pandas").read_csv(tmp_path / "run" / "history.csv")) == 2
+
+
+def test_seed_everything_seeds_and_asks_for_deterministic_kernels_without_the_compiler():
+    """The grader calls this in every kernel: it must not import torch's compiler (about 4 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch, numpy as np, random\n"
+            "from a2lib.mode import seed_everything\n"
+            "seed_everything(3, deterministic=True)\n"
+            "a = (random.random(), np.random.rand(), torch.rand(1).item())\n"
+            "seed_everything(3)\n"
+            "assert a == (random.random(), np.random.rand(), torch.rand(1).item())\n"
+            "assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()\n"
+            "assert not torch.backends.cudnn.benchmark\n"
+            "print('inductor' if 'torch._inductor' in sys.modules else 'no compiler')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "no compiler"

@@ -223,3 +223,37 @@ def test_rerun_grades_only_what_changed(graded, monkeypatch):
     assert _points(report, "wrong") == {"test_double": 1.0, "test_double_hidden": 2.0}
     forced = grade_submissions(course, ["solution"], workers=1, force=True, progress=False)
     assert forced.results["solution"].status == "graded"
+
+
+def test_workers_start_cleanly_after_in_process_grading(graded, monkeypatch):
+    """Grading in this process first (``workers=1``: kernels, ZeroMQ, threads) must not break the
+    workers a later parallel run starts (they fork from a clean server, not from this process)."""
+    from autograder.grade import grade_submissions
+
+    monkeypatch.setenv("A2_REFERENCE_DIR", str(graded["references"]))
+    course = graded["course"]
+    first = grade_submissions(course, ["solution"], workers=1, force=True, progress=False)
+    again = grade_submissions(course, ["solution", "wrong"], workers=2, force=True, progress=False)
+    assert first.results["solution"].status == again.results["solution"].status == "graded"
+    assert again.results["wrong"].status == "graded"
+    assert _points(again, "solution") == {"test_double": 1.0, "test_double_hidden": 2.0}
+
+
+def sleep_forever(job):
+    """A grading task that never returns (a worker that hangs)."""
+    import time
+
+    time.sleep(600)
+
+
+def test_a_stalled_cluster_is_reported_instead_of_waited_on(monkeypatch):
+    import autograder.grade as grade
+    from tqdm import tqdm
+
+    monkeypatch.setattr(grade, "STALL_GRACE_S", 3)
+    jobs = {"hung": {"student": "hung", "limits": {"wall_s": 1.0}, "submission": {"01_toy.ipynb": b""}}}
+    report = grade.GradeReport()
+    grade._run_jobs(None, jobs, {"hung": "digest"}, {}, report, tqdm(disable=True), workers=2, scheduler=None,
+                    task=sleep_forever)
+    result = report.results["hung"]
+    assert result.status == "failed" and "grading stalled" in result.message and "a2kit grade" in result.message
