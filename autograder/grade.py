@@ -463,14 +463,16 @@ WORKER_PRELOAD = ["autograder.grade", "nbgrader.apps", "nbgrader.converters.auto
                   "nbclient", "jupyter_client.manager", "ipykernel", "sqlalchemy"]
 
 
-def _forkserver_context():
-    """Dask's multiprocessing context for "forkserver", with the grading stack preloaded.
+def _forkserver_context() -> None:
+    """Start workers from a fork server that preloads the grading stack.
 
     Workers are forked from a fresh server process rather than from this one: a process that has
-    already graded in-process (``workers=1``), run kernels or used CUDA holds threads, ZeroMQ
-    contexts and locks that a plain ``fork`` copies half-alive (seen: workers dying mid-grade and
-    the cluster waiting forever). Preloading makes each fork cheap; it must be set before the
-    server's first start, and Dask sets its own list only once, so ours is added to it.
+    already run Jupyter kernels itself (in-process grading with ``workers=1``, a notebook) or used
+    CUDA holds threads, ZeroMQ contexts and locks that a plain ``fork`` copies half-alive (seen: a
+    worker dying mid-grade while the cluster waited forever). Preloading makes each fork cheap; it
+    must be set before the server's first start, and Dask sets its own list only once, so ours is
+    added to it. (Like any multiprocessing start but ``fork``, a script that grades needs the usual
+    ``if __name__ == "__main__":`` guard.)
     """
     import multiprocessing.forkserver
 
@@ -481,7 +483,6 @@ def _forkserver_context():
         ctx = utils.get_mp_context()
     dask_preload = multiprocessing.forkserver._forkserver._preload_modules
     ctx.set_forkserver_preload(list(dict.fromkeys(list(dask_preload) + WORKER_PRELOAD)))
-    return ctx
 
 
 @contextlib.contextmanager
@@ -504,6 +505,16 @@ def _client(workers: int, scheduler: str | None):
                          dashboard_address=":0", scheduler_port=0, silence_logs=40) as cluster, \
             Client(cluster) as client:
         yield client
+
+
+def kernel_threads(workers: int, cpus: int | None = None) -> dict[str, str]:
+    """Thread counts for each kernel when ``workers`` kernels share this machine's CPUs.
+
+    Every kernel would otherwise start one OpenMP/BLAS thread per core: with two kernels on two
+    cores that is four busy threads on two cores, and OpenMP's spinning makes both slower.
+    """
+    n = str(max(1, (cpus or os.cpu_count() or 1) // max(1, workers)))
+    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
 
 
 def grade_submissions(course: Course, students: list[str] | None = None, *, workers: int = 2,
@@ -530,6 +541,12 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
               "rights. Never do this with real submissions.", file=sys.stderr)
     else:
         check_bwrap()
+    if workers > 1 and not scheduler:  # the fork server's imports overlap with the preparation below
+        import multiprocessing.forkserver
+        import threading
+
+        _forkserver_context()
+        threading.Thread(target=multiprocessing.forkserver.ensure_running, daemon=True).start()
     report = GradeReport(workers=workers)
     names = _students(course, students)
     state = _load_state(course)
@@ -555,7 +572,9 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
         copy_assignment(course.db_url, template_url, course.assignment, course_id)
         template = (Path(tmp) / "gradebook.db").read_bytes()
     common = {"assignment": course.assignment, "course_id": course_id, "template": template,
-              "source": _read_tree(course.source_dir), "env": dict(env or {}), "unsafe": unsafe,
+              "source": _read_tree(course.source_dir), "unsafe": unsafe,
+              # On this machine's own cluster the kernels share its cores (the instructor's env wins).
+              "env": {**(kernel_threads(workers) if not scheduler else {}), **(env or {})},
               "limits": {"wall_s": float(timeout_s), "memory_gb": float(memory_gb)},
               "cell_timeout_s": cell_timeout_s, "references": _reference_files()}
     jobs = {student: {**common, "student": student, "submission": _read_tree(course.submitted_dir(student))}

@@ -11,7 +11,11 @@ Every run grades from scratch (``force``), in fast mode (``A2_FAST=1``). Reports
 submission, the speed-up over serial nbgrader, and peak memory (largest process of the run; for
 the engine also the largest sandboxed kernel).
 
-    python bench/grading.py [--submissions 6] [--notebook 01_theory]
+    python bench/grading.py [--submissions 12] [--notebook 01_theory]
+
+It also measures the machine's own ceiling for two processes: the same CPU-bound Python loop run
+once alone and twice side by side (``cpu_parallel_ceiling`` = 2 x alone / side by side; 2.0 on two
+real cores, less where the cores are shared).
 
 Writes bench/results/grading.json with top-level ``speedup_2_workers`` (serial nbgrader seconds /
 ``a2kit`` 2-worker seconds) and ``sandbox_overhead_s`` (per submission: sandboxed minus unsandboxed
@@ -83,9 +87,26 @@ def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, stdout
 
 
+SPIN = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(20_000_000):\n    s += i\nprint(time.perf_counter() - t)\n"
+
+
+def cpu_parallel_ceiling() -> float:
+    """How much faster two CPU-bound processes finish side by side than one after the other."""
+    def run(n: int) -> float:
+        start = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c", SPIN], stdout=subprocess.DEVNULL) for _ in range(n)]
+        for proc in procs:
+            proc.wait()
+        return time.perf_counter() - start
+
+    alone = min(run(1) for _ in range(2))
+    together = min(run(2) for _ in range(2))
+    return 2 * alone / together
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--submissions", type=int, default=6)
+    parser.add_argument("--submissions", type=int, default=12)
     parser.add_argument("--notebook", default="01_theory")
     parser.add_argument("--data", default=str(KIT / "data"))
     args = parser.parse_args()
@@ -125,12 +146,14 @@ def main() -> None:
         runs[name] = run
         print(f"{name:28s} {seconds:7.1f} s", flush=True)
 
+    ceiling = cpu_parallel_ceiling()
     base = runs["nbgrader"]["seconds"]
     for run in runs.values():
         run["speedup"] = round(base / run["seconds"], 2)
     result = {
         "speedup_2_workers": runs["a2kit 2 workers"]["speedup"],
         "sandbox_overhead_s": round((runs["a2kit 1 worker"]["seconds"] - runs["a2kit 1 worker, no sandbox"]["seconds"]) / n, 2),
+        "cpu_parallel_ceiling": round(ceiling, 2),
         "submissions": n, "notebook": args.notebook, "mode": "fast (A2_FAST=1)",
         "runs": runs,
         "load_average_at_end": os.getloadavg(),
@@ -142,7 +165,8 @@ def main() -> None:
         print(f"{name:28s} {run['seconds']:8.1f} {run['seconds_per_submission']:8.2f} {run['speedup']:9.2f} "
               f"{run['peak_process_mb']:16.0f} {run.get('peak_kernel_mb', float('nan')):15.0f}")
     print(f"\nspeedup_2_workers = {result['speedup_2_workers']}   sandbox_overhead_s = {result['sandbox_overhead_s']} "
-          f"(per submission)")
+          f"(per submission)\ncpu_parallel_ceiling = {ceiling:.2f} (two CPU-bound processes side by side vs one after "
+          f"the other on this machine)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"Wrote {RESULTS}")
