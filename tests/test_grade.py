@@ -257,3 +257,11 @@ def test_a_stalled_cluster_is_reported_instead_of_waited_on(monkeypatch):
                     task=sleep_forever)
     result = report.results["hung"]
     assert result.status == "failed" and "grading stalled" in result.message and "a2kit grade" in result.message
+
+
+def test_kernels_split_the_cores_between_workers():
+    from autograder.grade import kernel_threads
+
+    assert kernel_threads(2, cpus=2) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    assert kernel_threads(3, cpus=16)["OMP_NUM_THREADS"] == "5"
+    assert kernel_threads(8, cpus=2)["OMP_NUM_THREADS"] == "1"  # never zero
