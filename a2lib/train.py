@@ -49,10 +49,23 @@ class History:
         return f"History({len(self.rows)} epochs, last={ {k: round(v, 4) for k, v in last.items()} })"
 
 
+def cpu_has_fast_bfloat16() -> bool:
+    """True on CPUs with bfloat16 arithmetic in hardware (Intel AMX or AVX512-BF16).
+
+    There mixed precision makes convolutions 1.4-2.5x faster (oneDNN); elsewhere bfloat16 is
+    emulated and slower than float32, so the CPU stays in float32.
+    """
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
 def _autocast(device: torch.device, enabled: bool):
+    """Mixed precision for the forward pass: float16/bfloat16 on CUDA, bfloat16 on CPUs that have it."""
     if enabled and device.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.autocast("cuda", dtype=dtype)
+    if enabled and device.type == "cpu" and cpu_has_fast_bfloat16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -127,7 +140,7 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
             x = x.contiguous(memory_format=memory_format)
             with _autocast(device, cfg.amp):
                 logits = model(x)
-                loss = loss_fn(logits.float(), y)
+            loss = loss_fn(logits.float(), y)  # any loss, a student's included, in float32
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

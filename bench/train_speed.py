@@ -30,7 +30,7 @@ from torchvision import transforms
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from a2lib.data import CIFAR10_MEAN, CIFAR10_STD, default_root, load_cifar10  # noqa: E402
 from a2lib.models import resnet32  # noqa: E402
-from a2lib.train import fit  # noqa: E402
+from a2lib.train import cpu_has_fast_bfloat16, fit  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.json"
 BATCH = 128
@@ -82,12 +82,16 @@ def plain_loop(make_model, root: Path, steps: int, warmup: int, workers: int) ->
     return steps * BATCH / (time.perf_counter() - start)
 
 
-def engine(make_model, root: Path, steps: int, warmup: int) -> float:
-    """Images/s of ``a2lib.train.fit`` over ``steps`` steps after ``warmup`` steps (one epoch each)."""
+def engine(make_model, root: Path, steps: int, warmup: int, amp: bool = True) -> float:
+    """Images/s of ``a2lib.train.fit`` over ``steps`` steps after ``warmup`` steps (one epoch each).
+
+    ``amp`` is the engine's default (bfloat16 autocast on CPUs with AMX/AVX512-BF16, else float32);
+    ``amp=False`` keeps float32 to show what the data path alone gives.
+    """
     train = load_cifar10(root, "train")
     torch.manual_seed(0)
     model = make_model()
-    cfg = dict(batch_size=BATCH, learning_rate=0.01, momentum=0.9, reg=5e-4, device="cpu", progress=False)
+    cfg = dict(batch_size=BATCH, learning_rate=0.01, momentum=0.9, reg=5e-4, device="cpu", progress=False, amp=amp)
     fit(model, train.subset(range(warmup * BATCH)), epochs=1, **cfg)
     start = time.perf_counter()
     fit(model, train.subset(range(steps * BATCH)), epochs=1, **cfg)
@@ -112,28 +116,33 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args(argv)
     root = default_root(args.data)
+    precision = "bfloat16 autocast (AMX/AVX512-BF16)" if cpu_has_fast_bfloat16() else "float32"
     rows = []
     for name in args.models:
         # Rounds interleave the three loops and each keeps its best round, so that a burst of
         # other work on the machine slows one round, not one contender.
-        plain, fast = {0: 0.0, 2: 0.0}, 0.0
+        plain, fast, fast_fp32 = {0: 0.0, 2: 0.0}, 0.0, 0.0
         for _ in range(args.repeats):
             for w in plain:
                 plain[w] = max(plain[w], plain_loop(MODELS[name], root, args.steps, args.warmup, w))
             fast = max(fast, engine(MODELS[name], root, args.steps, args.warmup))
+            fast_fp32 = max(fast_fp32, engine(MODELS[name], root, args.steps, args.warmup, amp=False))
         # The baseline is the faster of the tutorial's two worker settings on this machine.
         best = max(plain.values())
         rows.append({"model": name, "plain_images_per_s_0_workers": round(plain[0], 1),
                      "plain_images_per_s_2_workers": round(plain[2], 1), "plain_images_per_s": round(best, 1),
-                     "engine_images_per_s": round(fast, 1), "speedup": round(fast / best, 3)})
-    print(f"{'model':<16}{'plain, 0 workers':>18}{'plain, 2 workers':>18}{'a2lib engine':>14}{'speedup':>9}  (images/s)")
+                     "engine_images_per_s": round(fast, 1), "speedup": round(fast / best, 3),
+                     "engine_float32_images_per_s": round(fast_fp32, 1), "speedup_float32": round(fast_fp32 / best, 3)})
+    print(f"{'model':<16}{'plain, 0 workers':>18}{'plain, 2 workers':>18}{'engine, fp32':>14}{'a2lib engine':>14}"
+          f"{'speedup':>9}  (images/s; engine precision: {precision})")
     for r in rows:
         print(f"{r['model']:<16}{r['plain_images_per_s_0_workers']:>18.1f}{r['plain_images_per_s_2_workers']:>18.1f}"
-              f"{r['engine_images_per_s']:>14.1f}{r['speedup']:>9.2f}")
+              f"{r['engine_float32_images_per_s']:>14.1f}{r['engine_images_per_s']:>14.1f}{r['speedup']:>9.2f}")
     result = {
         "speedup": rows[0]["speedup"],
         "speedup_model": rows[0]["model"],
         "hardware": hardware(),
+        "engine_precision": precision,
         "data": "CIFAR-10 JPEG copy (see ../shared/cifar10/README.md)",
         "batch_size": BATCH, "steps": args.steps, "repeats": args.repeats,
         "models": rows,

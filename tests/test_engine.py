@@ -186,3 +186,17 @@ def test_seed_everything_seeds_and_asks_for_deterministic_kernels_without_the_co
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "no compiler"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_mixed_precision_only_where_the_cpu_has_bfloat16(monkeypatch, native):
+    from a2lib import train
+
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: native, raising=False)
+    layer = nn.Linear(4, 3)
+    with train._autocast(torch.device("cpu"), enabled=True):
+        out = layer(torch.randn(2, 4))
+    assert out.dtype == (torch.bfloat16 if native else torch.float32)
+    with train._autocast(torch.device("cpu"), enabled=False):
+        assert layer(torch.randn(2, 4)).dtype == torch.float32

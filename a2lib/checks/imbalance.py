@@ -286,7 +286,8 @@ def behaviour_run(criterion: nn.Module, settings: dict = BEHAVIOUR) -> pd.Series
         model = behaviour_model()
         fit(model, train, criterion=criterion, device="cpu", progress=False, epochs=settings["epochs"],
             batch_size=settings["batch_size"], learning_rate=settings["learning_rate"], reg=5e-4, momentum=0.9,
-            augment=False, seed=settings["seed"], warmup_epochs=0, steps=[])
+            augment=False, seed=settings["seed"], warmup_epochs=0, steps=[],
+            amp=False)  # float32 on every CPU: bfloat16 where the CPU has it would change the result
         return evaluate(model, test, device="cpu").per_class
     finally:
         torch.set_num_threads(threads)
