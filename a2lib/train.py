@@ -70,14 +70,15 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 @torch.no_grad()
-def _validate(model: nn.Module, loader: Loader, criterion: nn.Module, device, amp: bool) -> tuple[float, float]:
+def _validate(model: nn.Module, loader: Loader, criterion: nn.Module, device) -> tuple[float, float]:
+    """Validation loss and accuracy in float32, as ``a2lib.evaluate`` computes them: the history's
+    accuracies are exactly what the saved weights give later, on any hardware."""
     model.eval()
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     n = 0
     for x, y in loader:
-        with _autocast(device, amp):
-            logits = model(x)
+        logits = model(x)
         total_loss += criterion(logits.float(), y).detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
         n += len(y)
@@ -153,7 +154,7 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": (total_loss / seen).item(), "train_acc": correct.item() / seen,
                "val_loss": float("nan"), "val_acc": float("nan")}
         if val_loader is not None:
-            row["val_loss"], row["val_acc"] = _validate(model, val_loader, loss_fn, device, cfg.amp)
+            row["val_loss"], row["val_acc"] = _validate(model, val_loader, loss_fn, device)
         row["seconds"] = time.perf_counter() - start
         history.rows.append(row)
         epochs.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.3f}",
