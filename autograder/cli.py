@@ -233,10 +233,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import warnings
-
-    # nbgrader's gradebook triggers SQLAlchemy autoflush warnings that say nothing to an instructor.
-    warnings.filterwarnings("ignore", message=".*not in session.*")
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     try:

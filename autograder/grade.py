@@ -529,12 +529,8 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
     process's data. ``env`` goes into the sandbox (e.g. ``A2_FAST=1``, ``A2_DATA=...``).
     Raises SandboxUnavailable when bubblewrap is missing, unless ``unsafe``.
     """
-    import warnings
-
     from tqdm.auto import tqdm
 
-    # nbgrader's gradebook triggers SQLAlchemy autoflush warnings that say nothing to an instructor.
-    warnings.filterwarnings("ignore", message=".*not in session.*")
     started = time.perf_counter()
     if unsafe:
         print("WARNING: grading WITHOUT the bubblewrap sandbox (--unsafe): student code runs with your "

@@ -3,6 +3,8 @@
 - Creating a gradebook asks for the current Alembic revision by running the ``alembic`` command in
   a subprocess (a second Python start-up, several seconds on a busy machine, and it needs the venv's
   ``bin`` on PATH). The same answer is read here in-process from nbgrader's migration scripts.
+- nbgrader's gradebook triggers SQLAlchemy autoflush warnings ("... not in session ...") that say
+  nothing to an instructor; they are silenced in every process that grades (workers included).
 - ``nbgrader.utils.setenv`` saves ``os.environ.get(value)`` instead of ``get(key)`` and so always
   *deletes* ``NBGRADER_EXECUTION`` afterwards, which raises KeyError when two gradings share a
   process. The replacement restores what was there.
@@ -13,6 +15,7 @@ import contextlib
 import functools
 import os
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -51,3 +54,4 @@ def apply() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     nbgrader.api.get_alembic_version = alembic_head
     nbgrader.utils.setenv = setenv
+    warnings.filterwarnings("ignore", message=".*not in session.*")
