@@ -15,7 +15,9 @@ How one submission is graded (``grade_one``, a Dask task; it needs no shared fil
 main gradebook (the only writer: SQLite is safe, PostgreSQL too), copies the autograded files into
 the course, and remembers a content hash per student so that a re-run grades only what changed.
 A task that raises (a worker that died, a lost connection) is retried by Dask; a kernel killed by
-a signal it was not sent (the OOM killer) is retried once here.
+a signal it was not sent (the OOM killer) is retried once here; a cluster where nothing finishes for
+longer than one submission may take is reported, not waited on. Local workers come from a fork
+server (``_forkserver_context``) and split the machine's cores (``kernel_threads``).
 
 Reference values: the hidden tests read them with ``a2lib.reference.load(NAME)``. The sandbox does
 not mount ``autograder/``; the trusted side (``InjectingExecute``) copies the values into a fresh
