@@ -8,6 +8,7 @@ progress, records a per-epoch history and saves the best checkpoint.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class History:
         return f"History({len(self.rows)} epochs, last={ {k: round(v, 4) for k, v in last.items()} })"
 
 
+@functools.lru_cache(maxsize=1)  # a constant of the machine, asked for every batch
 def cpu_has_fast_bfloat16() -> bool:
     """True on CPUs with bfloat16 arithmetic in hardware (Intel AMX or AVX512-BF16).
 

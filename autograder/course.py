@@ -13,6 +13,8 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from autograder import nbgrader_fixes
+
 KIT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = KIT_ROOT / "notebooks"
 CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
@@ -37,8 +39,6 @@ class Course:
     config: Config = field(init=False)
 
     def __post_init__(self):
-        from autograder import nbgrader_fixes
-
         nbgrader_fixes.apply()
         self.root = Path(self.root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)

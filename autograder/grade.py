@@ -17,7 +17,7 @@ the course, and remembers a content hash per student so that a re-run grades onl
 A task that raises (a worker that died, a lost connection) is retried by Dask; a kernel killed by
 a signal it was not sent (the OOM killer) is retried once here; a cluster where nothing finishes for
 longer than one submission may take is reported, not waited on. Local workers come from a fork
-server (``_forkserver_context``) and split the machine's cores (``kernel_threads``).
+server (``_start_forkserver``) and split the machine's cores (``kernel_threads``).
 
 Reference values: the hidden tests read them with ``a2lib.reference.load(NAME)``. The sandbox does
 not mount ``autograder/``; the trusted side (``InjectingExecute``) copies the values into a fresh
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -158,7 +159,6 @@ def merge_rows(course: Course, student: str, rows: dict) -> None:
 
     from nbgrader.api import Gradebook
 
-    nbgrader_fixes.apply()
     course_id = course.config.CourseDirectory.course_id
     with Gradebook(course.db_url, course_id) as gb:
         gb.update_or_create_student(student)
@@ -443,7 +443,6 @@ def _save_state(course: Course, state: dict) -> None:
 def _in_gradebook(course: Course, student: str) -> bool:
     from nbgrader.api import Gradebook, MissingEntry
 
-    nbgrader_fixes.apply()
     with Gradebook(course.db_url, course.config.CourseDirectory.course_id) as gb:
         try:
             gb.find_submission(course.assignment, student)
@@ -465,18 +464,21 @@ WORKER_PRELOAD = ["autograder.grade", "nbgrader.apps", "nbgrader.converters.auto
                   "nbclient", "jupyter_client.manager", "ipykernel", "sqlalchemy"]
 
 
-def _forkserver_context() -> None:
-    """Start workers from a fork server that preloads the grading stack.
+@functools.lru_cache(maxsize=1)
+def _start_forkserver() -> None:
+    """Start (in the background) the fork server that local workers come from, preloading the grading stack.
 
     Workers are forked from a fresh server process rather than from this one: a process that has
     already run Jupyter kernels itself (in-process grading with ``workers=1``, a notebook) or used
     CUDA holds threads, ZeroMQ contexts and locks that a plain ``fork`` copies half-alive (seen: a
     worker dying mid-grade while the cluster waited forever). Preloading makes each fork cheap; it
     must be set before the server's first start, and Dask sets its own list only once, so ours is
-    added to it. (Like any multiprocessing start but ``fork``, a script that grades needs the usual
+    added to it. Once per process; the server's imports overlap with whatever the caller does next.
+    (Like any multiprocessing start but ``fork``, a script that grades needs the usual
     ``if __name__ == "__main__":`` guard.)
     """
     import multiprocessing.forkserver
+    import threading
 
     import dask
     from distributed import utils
@@ -485,6 +487,7 @@ def _forkserver_context() -> None:
         ctx = utils.get_mp_context()
     dask_preload = multiprocessing.forkserver._forkserver._preload_modules
     ctx.set_forkserver_preload(list(dict.fromkeys(list(dask_preload) + WORKER_PRELOAD)))
+    threading.Thread(target=multiprocessing.forkserver.ensure_running, daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -501,7 +504,7 @@ def _client(workers: int, scheduler: str | None):
         with Client(scheduler) as client:
             yield client
         return
-    _forkserver_context()
+    _start_forkserver()
     with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}), \
             LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, memory_limit=0,
                          dashboard_address=":0", scheduler_port=0, silence_logs=40) as cluster, \
@@ -540,11 +543,7 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
     else:
         check_bwrap()
     if workers > 1 and not scheduler:  # the fork server's imports overlap with the preparation below
-        import multiprocessing.forkserver
-        import threading
-
-        _forkserver_context()
-        threading.Thread(target=multiprocessing.forkserver.ensure_running, daemon=True).start()
+        _start_forkserver()
     report = GradeReport(workers=workers)
     names = _students(course, students)
     state = _load_state(course)

@@ -1,4 +1,4 @@
-"""Two fixes to nbgrader 0.9, applied once per process by ``apply()`` (the course and the grader call it).
+"""Three fixes to nbgrader 0.9, applied once per process by ``apply()`` (the course and the grader call it).
 
 - Creating a gradebook asks for the current Alembic revision by running the ``alembic`` command in
   a subprocess (a second Python start-up, several seconds on a busy machine, and it needs the venv's

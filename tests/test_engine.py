@@ -194,9 +194,13 @@ def test_cpu_mixed_precision_only_where_the_cpu_has_bfloat16(monkeypatch, native
 
     for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
         monkeypatch.setattr(torch.cpu, name, lambda: native, raising=False)
-    layer = nn.Linear(4, 3)
-    with train._autocast(torch.device("cpu"), enabled=True):
-        out = layer(torch.randn(2, 4))
-    assert out.dtype == (torch.bfloat16 if native else torch.float32)
-    with train._autocast(torch.device("cpu"), enabled=False):
-        assert layer(torch.randn(2, 4)).dtype == torch.float32
+    train.cpu_has_fast_bfloat16.cache_clear()  # the answer is cached per process
+    try:
+        layer = nn.Linear(4, 3)
+        with train._autocast(torch.device("cpu"), enabled=True):
+            out = layer(torch.randn(2, 4))
+        assert out.dtype == (torch.bfloat16 if native else torch.float32)
+        with train._autocast(torch.device("cpu"), enabled=False):
+            assert layer(torch.randn(2, 4)).dtype == torch.float32
+    finally:
+        train.cpu_has_fast_bfloat16.cache_clear()
