@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 DATA   := data/cifar-10-batches-py
 SHARED_CIFAR := ../shared/cifar10/build.py
 
-.PHONY: setup demo test quick data sandbox bench clean
+.PHONY: setup demo test quick data sandbox bench reference clean
 
 setup: $(VENV)/.installed
 
@@ -37,8 +37,15 @@ test: setup sandbox data
 quick: setup sandbox
 	$(PY) -m pytest -m "not slow"
 
-bench: setup data
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
+# Speed benchmarks (minutes); each writes bench/results/NAME.json and prints its table.
+BENCHMARKS := bench/numpy_conv.py bench/train_speed.py bench/grading.py
+bench: setup sandbox data
+	for b in $(BENCHMARKS); do $(PY) $$b || exit 1; done
+
+# Reference results (README): SCHEDULE=fast (minutes), medium (about an hour on a 2-core CPU), full (GPU).
+SCHEDULE ?= medium
+reference: setup data
+	$(PY) bench/reference_results.py --schedule $(SCHEDULE)
 
 clean:
 	rm -rf runs course .pytest_cache

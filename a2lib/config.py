@@ -82,8 +82,9 @@ def load_config(source: str | os.PathLike | dict | TrainConfig | None = None, **
     """A :class:`TrainConfig` from a YAML file, a config name (see :func:`config_path`), a dict or
     another config, with keyword overrides.
 
-    ``epochs`` given as an override scales the LR steps with it, so a shortened run keeps the
-    shape of its schedule (steps at 42 and 56 of 70 become 5 and 6 of 8).
+    ``epochs`` given as an override scales the LR steps and the warm-up with it, so a shortened
+    run keeps the shape of its schedule: steps at 42 and 56 of 70 become 5 and 6 of 8; a 5-epoch
+    warm-up of 200 epochs becomes 1 of 20 (at least one epoch, and never the whole run).
     """
     if source is None:
         values: dict[str, Any] = {}
@@ -102,11 +103,11 @@ def load_config(source: str | os.PathLike | dict | TrainConfig | None = None, **
     if unknown:
         raise ValueError(f"Unknown config keys {sorted(unknown)}; known keys are {sorted(known)}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    if "epochs" in overrides and "steps" not in overrides and values.get("steps"):
-        old = values.get("epochs", TrainConfig.epochs)
-        new = overrides["epochs"]
-        values["steps"] = [max(1, round(s * new / old)) for s in values["steps"]]
-        if values.get("warmup_epochs"):
-            values["warmup_epochs"] = min(values["warmup_epochs"], max(0, new - 1))
+    if "epochs" in overrides:
+        old, new = values.get("epochs", TrainConfig.epochs), overrides["epochs"]
+        if values.get("steps") and "steps" not in overrides:
+            values["steps"] = [max(1, round(s * new / old)) for s in values["steps"]]
+        if values.get("warmup_epochs") and "warmup_epochs" not in overrides:
+            values["warmup_epochs"] = min(max(1, round(values["warmup_epochs"] * new / old)), max(0, new - 1))
     values.update(overrides)
     return TrainConfig(**values)

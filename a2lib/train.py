@@ -71,6 +71,20 @@ def _autocast(device: torch.device, enabled: bool):
     return contextlib.nullcontext()
 
 
+def _forward(model: nn.Module, x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """``model(x)``, with a plain-words message when ``x.view(B, -1)`` meets the channels-last layout."""
+    try:
+        return model(x)
+    except RuntimeError as error:
+        if channels_last and "view size is not compatible" in str(error):
+            raise RuntimeError(
+                "The config asks for `channels_last: true` (a faster memory layout), and the model calls "
+                "`.view(...)` on a convolution output, which that layout does not allow. Use "
+                "`x.flatten(1)` (or `x.reshape(x.size(0), -1)`, or `nn.Flatten()`) instead of `.view`, "
+                "or set `channels_last: false` in the config.") from error
+        raise
+
+
 @torch.no_grad()
 def _validate(model: nn.Module, loader: Loader, criterion: nn.Module, device) -> tuple[float, float]:
     """Validation loss and accuracy in float32, as ``a2lib.evaluate`` computes them: the history's
@@ -142,7 +156,7 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
         for x, y in batches:
             x = x.contiguous(memory_format=memory_format)
             with _autocast(device, cfg.amp):
-                logits = model(x)
+                logits = _forward(model, x, cfg.channels_last)
             loss = loss_fn(logits.float(), y)  # any loss, a student's included, in float32
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -35,6 +34,8 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+
+from hardware import describe  # bench/hardware.py
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = KIT_ROOT / "bench" / "results" / "numpy_conv.json"
@@ -120,7 +121,8 @@ def time_shape(conv_class, shape, batch, dtype, repeats, loop_images, rng):
     few = slice(0, loop_images)
     loop_out = loop_forward(x[few], layer.weight, layer.bias, s, p)
     loop_dx, loop_dw, _ = loop_backward(dout[few], x[few], layer.weight, s, p)
-    layer.forward(x[few])
+    few_out = layer.forward(x[few])
+    assert np.abs(loop_out - few_out).max() <= tol * max(1.0, float(np.abs(few_out).max())), "loop output differs"
     layer.backward(dout[few])
     assert np.abs(loop_dx - layer.dx).max() <= tol * max(1.0, float(np.abs(layer.dx).max())), "loop dx differs"
 
@@ -134,20 +136,6 @@ def time_shape(conv_class, shape, batch, dtype, repeats, loop_images, rng):
             "torch_ratio": t_ref / t_torch, "loop_speedup": t_loop / t_ref}
 
 
-def hardware() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{model}, {os.cpu_count()} logical CPUs (load average {load:.1f} at start), torch {torch.__version__} "
-            f"with {torch.get_num_threads()} threads, numpy {np.__version__}")
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=64)
@@ -157,7 +145,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    hw = hardware()
+    hw = f"{describe()}, numpy {np.__version__}"
     conv_class = reference_conv_class()
     rng = np.random.default_rng(0)
     rows = [time_shape(conv_class, shape, args.batch, dtype, args.repeats, args.loop_images, rng)

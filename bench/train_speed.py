@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from a2lib.data import CIFAR10_MEAN, CIFAR10_STD, default_root, load_cifar10  # noqa: E402
 from a2lib.models import resnet32  # noqa: E402
 from a2lib.train import cpu_has_fast_bfloat16, fit  # noqa: E402
+from hardware import describe  # noqa: E402  (bench/hardware.py)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.json"
 BATCH = 128
@@ -98,15 +97,6 @@ def engine(make_model, root: Path, steps: int, warmup: int, amp: bool = True) ->
     return steps * BATCH / (time.perf_counter() - start)
 
 
-def hardware() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, CPU only, torch {torch.__version__} ({torch.get_num_threads()} threads)"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None)
@@ -141,7 +131,7 @@ def main(argv=None) -> int:
     result = {
         "speedup": rows[0]["speedup"],
         "speedup_model": rows[0]["model"],
-        "hardware": hardware(),
+        "hardware": describe(),
         "engine_precision": precision,
         "data": "CIFAR-10 JPEG copy (see ../shared/cifar10/README.md)",
         "batch_size": BATCH, "steps": args.steps, "repeats": args.repeats,

@@ -53,6 +53,13 @@ def test_lr_schedule():
     cosine = load_config({"epochs": 10, "schedule": "cosine"})
     assert [cosine.lr_factor(e) for e in (0, 5, 10)] == pytest.approx([1, 0.5, 0])
     assert load_config({"epochs": 70, "steps": [42, 56]}, epochs=8).steps == [5, 6]
+    # The warm-up shrinks with the epochs too (at least one epoch, never the whole run) ...
+    paper = {"epochs": 200, "steps": [160, 180], "warmup_epochs": 5}
+    assert (load_config(paper, epochs=20).steps, load_config(paper, epochs=20).warmup_epochs) == ([16, 18], 1)
+    assert load_config({"epochs": 20, "schedule": "cosine", "warmup_epochs": 4}, epochs=8).warmup_epochs == 2
+    assert load_config(paper, epochs=1).warmup_epochs == 0
+    # ... unless it is given.
+    assert load_config(paper, epochs=20, warmup_epochs=3).warmup_epochs == 3
     with pytest.raises(ValueError, match="Unknown config keys"):
         load_config({"learning_rte": 0.1})
 
@@ -85,6 +92,26 @@ def test_criterion_schedule_is_called_per_epoch(synthetic_root):
 
     fit(small_cnn(), train, criterion=criterion_at, config={"epochs": 3, "batch_size": 100}, progress=False, device="cpu")
     assert calls == [0, 1, 2]
+
+
+class _ViewFlatten(nn.Module):
+    """A student's usual flatten: ``x.view(B, -1)``, which a channels-last conv output does not allow."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4 * 32 * 32, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).view(x.size(0), -1))
+
+
+def test_channels_last_with_view_says_what_to_change(synthetic_root):
+    train = load_cifar10(synthetic_root, "train").subset(range(100))
+    cfg = {"epochs": 1, "batch_size": 50}
+    fit(_ViewFlatten(), train, config=cfg, progress=False, device="cpu")  # the default layout accepts .view
+    with pytest.raises(RuntimeError, match=r"channels_last: true.*x\.flatten\(1\)") as error:
+        fit(_ViewFlatten(), train, config=dict(cfg, channels_last=True), progress=False, device="cpu")
+    assert "view size is not compatible" in str(error.value.__cause__)
 
 
 def test_checkpoint_round_trip(tmp_path):
