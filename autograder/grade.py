@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -621,18 +622,33 @@ def _run_jobs(course, jobs, digests, state, report, bar, workers, scheduler, tas
     # finished for longer than one whole submission may take has lost a worker without noticing.
     stall_s = max(job["limits"]["wall_s"] * max(1, sum(k.endswith(".ipynb") for k in job["submission"]))
                   for job in jobs.values()) + STALL_GRACE_S
-    with _client(workers, scheduler) as client:
+    with _client(workers, scheduler) as client, warnings.catch_warnings():
+        # A submission travels inside its task (no shared file system is assumed), so a task with
+        # checkpoints weighs some MB: Dask warns about it; the window below bounds what is in flight.
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+
         def submit(student: str):
             return client.submit(task, jobs[student], key=f"grade-{student}-{attempts[student]}", retries=2,
                                  pure=False)
 
-        pending = {submit(s): s for s in jobs}
+        # At most two tasks per worker thread in flight (enough to keep each busy): the scheduler
+        # then holds a few submissions at a time, not a whole class's.
+        waiting, pending = list(jobs), {}
+
+        def fill() -> None:
+            window = max(4, 2 * sum(client.nthreads().values()))
+            while waiting and len(pending) < window:
+                student = waiting.pop(0)
+                pending[submit(student)] = student
+
+        fill()
         while pending:
             try:
                 finished, _ = wait(list(pending), timeout=stall_s, return_when="FIRST_COMPLETED")
             except TimeoutError:
-                for future, student in pending.items():
+                for future in pending:
                     future.cancel()
+                for student in [*pending.values(), *waiting]:
                     done({"student": student, "ok": False, "seconds": 0.0, "peak_memory_mb": 0.0, "retry": False,
                           "message": f"grading stalled: no submission finished for {stall_s:.0f} s (a lost "
                                      "worker?); run `a2kit grade` again to grade this one"})
@@ -646,6 +662,7 @@ def _run_jobs(course, jobs, digests, state, report, bar, workers, scheduler, tas
                            "peak_memory_mb": 0.0, "retry": False}
                 if not done(out):
                     pending[submit(student)] = student
+            fill()
 
 
 def _finish(course: Course, out: dict, attempts: int, digest: str, state: dict) -> StudentResult:

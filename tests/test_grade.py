@@ -251,12 +251,36 @@ def test_a_stalled_cluster_is_reported_instead_of_waited_on(monkeypatch):
     from tqdm import tqdm
 
     monkeypatch.setattr(grade, "STALL_GRACE_S", 3)
-    jobs = {"hung": {"student": "hung", "limits": {"wall_s": 1.0}, "submission": {"01_toy.ipynb": b""}}}
+    # Six submissions on two workers: four in flight (the window), two still waiting to be sent.
+    students = [f"hung{i}" for i in range(6)]
+    jobs = {s: {"student": s, "limits": {"wall_s": 1.0}, "submission": {"01_toy.ipynb": b""}} for s in students}
     report = grade.GradeReport()
-    grade._run_jobs(None, jobs, {"hung": "digest"}, {}, report, tqdm(disable=True), workers=2, scheduler=None,
-                    task=sleep_forever)
-    result = report.results["hung"]
-    assert result.status == "failed" and "grading stalled" in result.message and "a2kit grade" in result.message
+    grade._run_jobs(None, jobs, dict.fromkeys(students, "digest"), {}, report, tqdm(disable=True), workers=2,
+                    scheduler=None, task=sleep_forever)
+    assert sorted(report.results) == students
+    for result in report.results.values():
+        assert result.status == "failed" and "grading stalled" in result.message and "a2kit grade" in result.message
+
+
+def fail_at_once(job):
+    """A grading task that reports a plain failure straight away."""
+    return {"student": job["student"], "ok": False, "retry": False, "seconds": 0.0, "peak_memory_mb": 0.0,
+            "message": "no notebook"}
+
+
+def test_a_class_larger_than_the_window_is_graded_whole_and_quietly(recwarn):
+    import autograder.grade as grade
+    from tqdm import tqdm
+
+    # 12 MB each: above Dask's "large graph" warning, which the grader expects and silences.
+    students = [f"s{i:02d}" for i in range(11)]
+    jobs = {s: {"student": s, "limits": {"wall_s": 60.0}, "submission": {"big.bin": bytes(12_000_000)}}
+            for s in students}
+    report = grade.GradeReport()
+    grade._run_jobs(None, jobs, dict.fromkeys(students, "digest"), {}, report, tqdm(disable=True), workers=2,
+                    scheduler=None, task=fail_at_once)
+    assert sorted(report.results) == students and all(r.message == "no notebook" for r in report.results.values())
+    assert not [w for w in recwarn if "large graph" in str(w.message)]
 
 
 def test_kernels_split_the_cores_between_workers():
