@@ -117,7 +117,8 @@ def run_longtail(schedule: str = "medium", data_root=None, device=None, save_che
                    f"{'deferred re-weighting from epoch ' + str(switch) + ', ' if spec['deferred'] else ''}"
                    f"wd 2e-4, crop+flip; gamma {gamma}; last epoch on the full 10,000-image test set "
                    f"({data_note(default_root(data_root))})")
-    kept = (earlier or {}).get("lt100_runs", {}) if (earlier or {}).get("longtail_schedule") == description else {}
+    earlier = earlier or {}
+    kept = earlier.get("lt100_runs", {}) if earlier.get("longtail_schedule") == description else {}
 
     runs: dict[str, dict] = {}
 

@@ -53,16 +53,16 @@ CONFIGS = KIT / "configs"
 STUDENT_BAR = 0.7857  # the student design's test accuracy after 70 epochs
 GOAL = 0.90
 
-# Epochs (and data) per schedule. MyModel's warm-up stays 20% of its epochs.
+# Epochs (and data) per schedule. load_config shrinks MyModel's warm-up with its epochs (20%).
 SCHEDULES = {
-    "fast": {"mymodel_epochs": 2, "mymodel_warmup": 1, "seed_arch_epochs": 2, "train_subset": 2000,
+    "fast": {"mymodel_epochs": 2, "seed_arch_epochs": 2, "train_subset": 2000,
              "test_subset": 1000, "nb3_epochs": 1,
              "description": "fast (CI smoke run): 2,000 training and 1,000 test images, 2 epochs per model"},
-    "medium": {"mymodel_epochs": 8, "mymodel_warmup": 2, "seed_arch_epochs": 8, "train_subset": None,
+    "medium": {"mymodel_epochs": 8, "seed_arch_epochs": 8, "train_subset": None,
                "test_subset": None, "nb3_epochs": None,
                "description": "medium (CPU): all 50,000 training images, MyModel 8 epochs, student design "
                               "8 epochs (its 70-epoch LR steps scaled to 5 and 6)"},
-    "full": {"mymodel_epochs": 20, "mymodel_warmup": 4, "seed_arch_epochs": 70, "train_subset": None,
+    "full": {"mymodel_epochs": 20, "seed_arch_epochs": 70, "train_subset": None,
              "test_subset": None, "nb3_epochs": None,
              "description": "full (the GPU schedule): all 50,000 training images, MyModel 20 epochs, student design "
                             "70 epochs"},
@@ -166,8 +166,7 @@ def run_mymodel(schedule: str, root: Path, device: torch.device, models: dict,
     out: dict = {"classes": test.classes, "train_images": len(train), "test_images": len(test),
                  "mymodel_hardware": hardware(device)}
     runs = [
-        ("mymodel", models["MyModel"], load_config(CONFIGS / "mymodel.yaml", epochs=s["mymodel_epochs"],
-                                                   warmup_epochs=s["mymodel_warmup"])),
+        ("mymodel", models["MyModel"], load_config(CONFIGS / "mymodel.yaml", epochs=s["mymodel_epochs"])),
         ("seed_arch", StudentDesign, load_config(CONFIGS / "student_design.yaml", epochs=s["seed_arch_epochs"])),
     ]
     for key, model_class, config in runs:
@@ -263,10 +262,6 @@ def run_longtail_part(schedule: str, root: Path, device: torch.device, earlier: 
 
 
 # -- output --------------------------------------------------------------------------------------
-def _fmt(value) -> str:
-    return "pending" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
 def markdown_tables(results: dict) -> str:
     lines = [f"Schedule: {results.get('schedule_description', results.get('schedule'))}.",
              f"Hardware: {results.get('mymodel_hardware', results.get('hardware'))}. Data: {results.get('data')}.", ""]
