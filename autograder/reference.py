@@ -174,6 +174,17 @@ def write_reference(name: str, values: dict, folder: Path = REFERENCE_DIR) -> Pa
     return path
 
 
+def load_reference(name: str, folder: Path = REFERENCE_DIR) -> dict:
+    """Reference values ``name`` (numpy arrays from .npz, plain values from .json), for the trusted side only."""
+    npz, js = folder / f"{name}.npz", folder / f"{name}.json"
+    if npz.exists():
+        with np.load(npz, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    if js.exists():
+        return json.loads(js.read_text())
+    raise FileNotFoundError(f"No reference values named {name!r} in {folder}: generate them with `a2kit reference`.")
+
+
 def case_stems(cases: Path = CASES) -> list[str]:
     """Notebook stems that have a case generator ``cases/<stem>.py``."""
     return sorted(p.stem for p in cases.glob("*.py") if not p.stem.startswith("_"))
