@@ -13,7 +13,7 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder import nbgrader_fixes
+from autograder import compat
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = KIT_ROOT / "notebooks"
@@ -39,7 +39,7 @@ class Course:
     config: Config = field(init=False)
 
     def __post_init__(self):
-        nbgrader_fixes.apply()
+        compat.apply()
         self.root = Path(self.root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.config = nbgrader_config(self.root, self.db_url)

@@ -38,7 +38,7 @@ def __a2kit_install(user_ns, publish):
             return None, f"a {kind}"
         if array.dtype.name not in dtypes:
             return None, f"a {kind}" + (f" of {array.dtype}" if isinstance(value, np.ndarray) else "")
-        array = np.ascontiguousarray(array)
+        array = array.copy(order="C")  # (not ascontiguousarray: it makes 0-d arrays 1-d)
         return {"dtype": array.dtype.name, "shape": list(array.shape),
                 "data": base64.b64encode(array.tobytes()).decode()}, None
 

@@ -24,7 +24,7 @@ class WireError(ValueError):
 
 def encode(value: np.ndarray) -> dict:
     """A numeric numpy array as a JSON-able dict (the trusted side's encoder; the kernel has its own copy)."""
-    array = np.ascontiguousarray(value)
+    array = np.asarray(value).copy(order="C")  # (ascontiguousarray would make a 0-d array 1-d)
     if array.dtype.name not in DTYPES:
         raise WireError(f"dtype {array.dtype} cannot be sent: only booleans, integers and floats")
     return {"dtype": array.dtype.name, "shape": list(array.shape), "data": base64.b64encode(array.tobytes()).decode()}
@@ -48,5 +48,5 @@ def decode(message, max_bytes: int = MAX_BYTES) -> np.ndarray:
         count *= d
     if count * itemsize != len(raw):
         raise WireError(f"shape {tuple(shape)} does not match {len(raw)} bytes of {dtype}")
-    array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    array = np.frombuffer(raw, dtype=dtype).reshape(tuple(shape))
     return array.copy()  # writable, owned
