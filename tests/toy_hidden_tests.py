@@ -21,3 +21,11 @@ def double_hidden(ctx: Context) -> str:
     for x in (3, -7, int(ctx.rng().integers(-100, 100))):
         _check(ctx, x)
     return "double is right on the hidden cases."
+
+
+@grades("02_toy", "test_triple")
+def triple(ctx: Context) -> str:
+    got = ctx.session.call("triple", 2, what="triple(2)")
+    if got.shape != () or float(got) != 6:
+        raise Fail(f"triple(2) should be 6, got {got.tolist()}")
+    return "triple(2) is right."
