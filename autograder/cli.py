@@ -130,7 +130,8 @@ def cmd_grade(args) -> int:
     _print_table("Grading", grade_table(report))
     print(f"\nGradebook: {course.db_url}")
     if report.needs_attention:
-        print("Some submissions need your attention (see the status and message columns).")
+        print("Some submissions need your attention (see the status and message columns: 'failed' were not "
+              "graded and have no grade; 'flagged' were graded, but look at them).")
     return ATTENTION if report.needs_attention else 0
 
 
@@ -234,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="a2kit: %(message)s")
     start = time.perf_counter()
     try:
         code = args.func(args)

@@ -26,6 +26,8 @@ def nbgrader_config(root: Path, db_url: str | None = None) -> Config:
     config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.db_url = db_url or f"sqlite:///{Path(root) / 'gradebook.db'}"
+    # The course's own exchange (nbgrader's default is a system folder, which it complains about).
+    config.Exchange.root = str(Path(root) / "exchange")
     return config
 
 
