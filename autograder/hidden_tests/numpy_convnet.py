@@ -144,87 +144,68 @@ def random_layers(ctx: Context, kind: str, n_cases: int) -> str:
     return f"{checks.NAMES[kind]}: hidden tests passed, largest relative error {worst:.1e}."
 
 
-def _visible_dout_rng() -> np.random.Generator:
-    """The visible backward checks draw dout from a generator seeded 0 (check_backward's default)."""
-    return np.random.default_rng(0)
+# The *_hidden cells: random cases of each layer (how many), forward and backward against torch autograd.
+RANDOM_LAYER_TESTS = {"test_relu_hidden": ("relu", 10), "test_conv_hidden": ("conv", 15),
+                      "test_max_pooling_hidden": ("pool", 12), "test_linear_hidden": ("linear", 12)}
 
 
-# -- ReLU -------------------------------------------------------------------------------------------
-@grades(NOTEBOOK, "test_relu")
-def relu(ctx: Context) -> str:
-    """The visible case: x = linspace(-1, 1, 12) as (2, 2, 3), forward and backward."""
-    x = np.linspace(-1, 1, 12).reshape(2, 2, 3)
-    judge_layer(ctx, "relu", (), x, _visible_dout_rng(), f"on input of shape {x.shape}")
-    return "ReLU: forward and backward correct."
+def _random_layer_test(kind: str, n_cases: int):
+    def test(ctx: Context) -> str:
+        return random_layers(ctx, kind, n_cases)
+
+    test.__name__ = f"{kind}_hidden"
+    test.__doc__ = f"{n_cases} random cases of {checks.NAMES[kind]} against torch autograd (float64), forward and backward."
+    return test
 
 
-@grades(NOTEBOOK, "test_relu_hidden")
-def relu_hidden(ctx: Context) -> str:
-    """10 random shapes against torch.nn.functional.relu, forward and backward."""
-    return random_layers(ctx, "relu", 10)
+for _grade_id, (_kind, _n_cases) in RANDOM_LAYER_TESTS.items():
+    grades(NOTEBOOK, _grade_id)(_random_layer_test(_kind, _n_cases))
 
 
-# -- Conv2D -----------------------------------------------------------------------------------------
-@grades(NOTEBOOK, "test_conv_forward")
-def conv_forward(ctx: Context) -> str:
-    """The visible case: 2 images, 3 -> 2 channels, 4x4 kernel, stride 2, padding 1 (fixed values)."""
-    weight = np.linspace(-0.2, 0.3, num=2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
-    bias = np.array([0.1, -0.2])
-    x = np.linspace(-0.1, 0.5, num=2 * 3 * 5 * 5).reshape(2, 3, 5, 5)
-    judge_layer(ctx, "conv", (3, 2, 4, 2, 1), x, _visible_dout_rng(), f"on input of shape {x.shape}",
-                weight, bias, backward=False)
-    return "Conv2D forward: correct."
+# -- the visible cells: their fixed cases, with torch autograd in place of numeric gradients ---------------
+def _linspace(start: float, stop: float, shape: tuple) -> np.ndarray:
+    return np.linspace(start, stop, num=int(np.prod(shape))).reshape(shape)
 
 
-@grades(NOTEBOOK, "test_conv_backward")
-def conv_backward(ctx: Context) -> str:
-    """The visible case: 3 images (seed 0), 2 -> 3 channels, 3x3 kernel, stride 2, padding 1; weights random."""
-    x = np.random.default_rng(0).normal(size=(3, 2, 5, 5))
-    rng = ctx.rng("weights")
-    weight, bias = rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)
-    judge_layer(ctx, "conv", (2, 3, 3, 2, 1), x, _visible_dout_rng(), f"on an input of shape {x.shape}",
-                weight, bias, forward=False)
-    return "Conv2D backward: correct."
+# grade_id -> (what a pass says, cases); a case without "weight" for a layer with parameters gets
+# random ones from ctx.rng (the visible cell uses the layer's own random initialization).
+VISIBLE_LAYER_TESTS = {
+    "test_relu": ("ReLU: forward and backward correct.",
+                  [dict(kind="relu", args=(), x=_linspace(-1, 1, (2, 2, 3)))]),
+    "test_conv_forward": ("Conv2D forward: correct.",  # 2 images, 3 -> 2 channels, 4x4 kernel, stride 2, padding 1
+                          [dict(kind="conv", args=(3, 2, 4, 2, 1), x=_linspace(-0.1, 0.5, (2, 3, 5, 5)),
+                                weight=_linspace(-0.2, 0.3, (2, 3, 4, 4)), bias=np.array([0.1, -0.2]), backward=False)]),
+    "test_conv_backward": ("Conv2D backward: correct.",  # 3 images, 2 -> 3 channels, 3x3 kernel, stride 2, padding 1
+                           [dict(kind="conv", args=(2, 3, 3, 2, 1), x=np.random.default_rng(0).normal(size=(3, 2, 5, 5)),
+                                 forward=False)]),
+    "test_max_pooling": ("MaxPooling: forward and backward correct.",  # forward 2x2 / 2, backward 3x3 / 2 (overlapping)
+                         [dict(kind="pool", args=(2, 2), x=np.random.default_rng(1).normal(size=(2, 3, 5, 6)), backward=False),
+                          dict(kind="pool", args=(3, 2), x=np.random.default_rng(1).normal(size=(2, 3, 5, 6)), forward=False)]),
+    "test_linear": ("Linear: forward and backward correct.",
+                    [dict(kind="linear", args=(12, 4), x=_linspace(-1, 1, (3, 3, 2, 2)),
+                          weight=_linspace(-0.3, 0.4, (12, 4)), bias=_linspace(-0.1, 0.1, (4,)))]),
+}
 
 
-@grades(NOTEBOOK, "test_conv_hidden")
-def conv_hidden(ctx: Context) -> str:
-    """15 random shapes, strides, paddings, batch sizes against conv2d with autograd (float64)."""
-    return random_layers(ctx, "conv", 15)
+def _visible_layer_test(passed: str, cases: list[dict]):
+    def test(ctx: Context) -> str:
+        for case in cases:
+            case = dict(case)
+            kind, args, x = case.pop("kind"), case.pop("args"), case.pop("x")
+            shapes = param_shapes(kind, args)
+            if shapes and "weight" not in case:
+                rng = ctx.rng("weights")
+                case["weight"], case["bias"] = rng.normal(size=shapes[0]), rng.normal(size=shapes[1])
+            # dout as the visible check_backward draws it: a generator seeded 0
+            judge_layer(ctx, kind, args, x, np.random.default_rng(0), f"on input of shape {x.shape}", **case)
+        return passed
+
+    test.__doc__ = f"The visible cell's cases ({', '.join(c['kind'] for c in cases)}) against torch autograd."
+    return test
 
 
-# -- MaxPooling -------------------------------------------------------------------------------------
-@grades(NOTEBOOK, "test_max_pooling")
-def max_pooling(ctx: Context) -> str:
-    """The visible case: x (2, 3, 5, 6) from seed 1; forward with 2x2 / 2, backward with 3x3 / 2 (overlapping)."""
-    x = np.random.default_rng(1).normal(size=(2, 3, 5, 6))
-    context = f"on input of shape {x.shape}"
-    judge_layer(ctx, "pool", (2, 2), x, _visible_dout_rng(), context, backward=False)
-    judge_layer(ctx, "pool", (3, 2), x, _visible_dout_rng(), context, forward=False)
-    return "MaxPooling: forward and backward correct."
-
-
-@grades(NOTEBOOK, "test_max_pooling_hidden")
-def max_pooling_hidden(ctx: Context) -> str:
-    """12 random shapes, kernel sizes and strides against max_pool2d with autograd."""
-    return random_layers(ctx, "pool", 12)
-
-
-# -- Linear -----------------------------------------------------------------------------------------
-@grades(NOTEBOOK, "test_linear")
-def linear(ctx: Context) -> str:
-    """The visible case: Linear(12, 4) with fixed values on x of shape (3, 3, 2, 2), forward and backward."""
-    weight = np.linspace(-0.3, 0.4, num=12 * 4).reshape(12, 4)
-    bias = np.linspace(-0.1, 0.1, num=4)
-    x = np.linspace(-1, 1, num=3 * 12).reshape(3, 3, 2, 2)
-    judge_layer(ctx, "linear", (12, 4), x, _visible_dout_rng(), f"on input of shape {x.shape}", weight, bias)
-    return "Linear: forward and backward correct."
-
-
-@grades(NOTEBOOK, "test_linear_hidden")
-def linear_hidden(ctx: Context) -> str:
-    """12 random shapes (flattened inputs of several dimensions) against linear with autograd."""
-    return random_layers(ctx, "linear", 12)
+for _grade_id, (_passed, _cases) in VISIBLE_LAYER_TESTS.items():
+    grades(NOTEBOOK, _grade_id)(_visible_layer_test(_passed, _cases))
 
 
 # -- SGD --------------------------------------------------------------------------------------------
@@ -266,10 +247,13 @@ def sgd_hidden(ctx: Context) -> str:
 # -- the 50-image experiment ------------------------------------------------------------------------
 # The notebook's overfit cell, run in the kernel whatever the notebook did (it is skipped in grading).
 OVERFIT_SNIPPET = """
-from a2lib.data import load_cifar10
+import torch
+from a2lib.data.cifar import FOLDER, ImageSet, default_root, read_batches
 from a2lib.mode import seed_everything
 from a2lib.numpy_nn import ConvNet, SoftmaxCrossEntropy, fit
-x_small, y_small = load_cifar10(split="train").subset(range(n_images)).numpy()
+# The first training batch holds the first 10,000 training images: what load_cifar10(split="train") starts with.
+images, labels, classes = read_batches(default_root() / FOLDER, ["data_batch_1"])
+x_small, y_small = ImageSet(torch.from_numpy(images), torch.from_numpy(labels), classes).subset(range(n_images)).numpy()
 x_small = x_small - x_small.mean(axis=(0, 2, 3), keepdims=True)
 seed_everything(0)
 model = ConvNet([Conv2D(3, 16, 3, stride=1, padding=1), ReLU(), MaxPooling(2, 2), Linear(16 * 16 * 16, 10)],
