@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import fail_if
 from ..numpy_nn import ConvNet, Module, SoftmaxCrossEntropy, eval_numerical_gradient_array, rel_error
 
 TOLERANCE = 1e-6          # float64 against torch
@@ -200,11 +201,6 @@ def backward_message(kind: str, hyper: dict, x, dout, got: dict, want: dict, tol
 
 
 # -- the visible checks ---------------------------------------------------------------------------
-def _fail(message: str | None) -> None:
-    if message:
-        raise AssertionError(message)
-
-
 def _kind(layer, kind):
     if kind is None:
         by_name = {v: k for k, v in NAMES.items()}
@@ -227,7 +223,7 @@ def check_forward(layer, x: np.ndarray, kind: str | None = None, tol: float = TO
     """``layer.forward(x)`` against torch.nn.functional; returns the output. Raises AssertionError."""
     kind = _kind(layer, kind)
     out = layer.forward(x.copy())
-    _fail(out_message(kind, hyperparameters(layer), x, out, *_params(layer, kind), tol=tol,
+    fail_if(out_message(kind, hyperparameters(layer), x, out, *_params(layer, kind), tol=tol,
                       context=context or f"on input of shape {x.shape}"))
     return np.asarray(out)
 
@@ -256,7 +252,7 @@ def check_backward(layer, x: np.ndarray, dout: np.ndarray | None = None, kind: s
     layer.backward(dout)  # after the numeric passes, which overwrote the cache
     got = layer_gradients(layer, kind)
     context = f"when compared with numeric gradients on an input of shape {x.shape}"
-    _fail(backward_message(kind, hyperparameters(layer), x, dout, got, numeric, tol, context, *_params(layer, kind)))
+    fail_if(backward_message(kind, hyperparameters(layer), x, dout, got, numeric, tol, context, *_params(layer, kind)))
     return {attr: rel_error(got[attr], numeric[attr]) for attr in got}
 
 
@@ -368,12 +364,14 @@ def sgd_message(got: dict, problem: dict, want: dict | None = None, tol: float =
             f"learning_rate * (dw + reg * w) for weights (no reg for biases), then w += v.")
 
 
-def check_sgd(sgd_class: Callable, seed: int = 0, learning_rate: float = 0.1, reg: float = 0.05,
-              momentum: float = 0.9) -> None:
-    """Two updates against torch.optim.SGD (weight decay on weights only, same momentum form)."""
+def check_sgd(sgd_class: Callable, seed: int = 0, **settings) -> None:
+    """Two updates against torch.optim.SGD (weight decay on weights only, same momentum form).
+
+    ``settings``: learning_rate, reg, momentum (default ``SGD_SETTINGS``).
+    """
     problem = sgd_problem(seed)
-    settings = dict(learning_rate=learning_rate, reg=reg, momentum=momentum)
-    _fail(sgd_message(sgd_trajectory(sgd_class, problem, **settings), problem, **settings))
+    settings = {**SGD_SETTINGS, **settings}
+    fail_if(sgd_message(sgd_trajectory(sgd_class, problem, **settings), problem, **settings))
 
 
 # -- the 50-image experiment ------------------------------------------------------------------------
@@ -388,5 +386,5 @@ def overfit_message(accuracy: float, epochs: int = 10) -> str | None:
 
 def check_overfit(accuracy: float) -> float:
     """The 50-image experiment's final training accuracy must reach 0.9; returns it."""
-    _fail(overfit_message(float(accuracy)))
+    fail_if(overfit_message(float(accuracy)))
     return float(accuracy)

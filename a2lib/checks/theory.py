@@ -12,23 +12,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import fail_if
 from ..numpy_nn import rel_error
 
 TOLERANCE = 1e-6
 Q1 = dict(input_shape=(1, 3, 3), stride=4, padding=2)
-Q1_READABLE_KERNEL = np.arange(1.0, 10.0).reshape(3, 3)  # w(i, j) = 3 i + j + 1
 # The visible Q1b cases of the notebook (the check cell passes them to check_conv_as_matrix).
 CONV_AS_MATRIX_CASES = (
     dict(w_shape=(1, 1, 2, 2), input_shape=(1, 3, 3), stride=1, padding=0),
     dict(w_shape=(2, 2, 3, 3), input_shape=(2, 4, 5), stride=1, padding=1),
     dict(w_shape=(2, 1, 3, 2), input_shape=(1, 5, 4), stride=2, padding=1),
 )
-
-
-def _fail(message: str | None) -> None:
-    """Raise the message builders' message as an AssertionError (what a check cell shows)."""
-    if message:
-        raise AssertionError(message)
 
 
 # -- Q1: convolution as a matrix --------------------------------------------------------------------
@@ -85,7 +79,7 @@ def conv_matrix_message(A, w: np.ndarray, input_shape, stride: int, padding: int
 def compare_conv_matrix(A, w: np.ndarray, input_shape, stride: int, padding: int, name: str = "A",
                         n_probes: int = 20, seed: int = 0) -> None:
     """Raise AssertionError with :func:`conv_matrix_message`'s message when ``A`` is wrong."""
-    _fail(conv_matrix_message(A, w, input_shape, stride, padding, name, n_probes, seed))
+    fail_if(conv_matrix_message(A, w, input_shape, stride, padding, name, n_probes, seed))
 
 
 def q1_kernels(n_kernels: int = 3, seed=0) -> list[np.ndarray]:
@@ -202,9 +196,9 @@ def check_q2_answers(answers: dict) -> None:
         if x0 not in answers:
             raise AssertionError(missing_point_message(x0, answers))
         where = f"Q2 at x0 = {x0:g}"
-        _fail(pair_message(answers[x0], where))
+        fail_if(pair_message(answers[x0], where))
         W, b = answers[x0]
-        _fail(linearization_message(W, b, Q2_NETWORK["weights"], Q2_NETWORK["biases"], x0, where))
+        fail_if(linearization_message(W, b, Q2_NETWORK["weights"], Q2_NETWORK["biases"], x0, where))
 
 
 def random_networks(n_cases: int, seed=0):
@@ -237,8 +231,8 @@ def check_linearize(linearize: Callable, n_cases: int = 10, seed: int = 0, inclu
     for weights, biases, x0 in linearize_cases(n_cases, seed, include_q2):
         where = linearize_where(weights, x0)
         answer = linearize([w.copy() for w in weights], [b_.copy() for b_ in biases], x0.copy())
-        _fail(pair_message(answer, where))
-        _fail(linearization_message(*answer, weights, biases, x0, where))
+        fail_if(pair_message(answer, where))
+        fail_if(linearization_message(*answer, weights, biases, x0, where))
 
 
 # -- Q3: written answers ---------------------------------------------------------------------------
@@ -273,6 +267,6 @@ def word_count_line(text: str, limit: int = 70, name: str = "Your answer") -> st
 
 def check_word_limit(text, limit: int = 70, name: str = "Your answer") -> int:
     """A non-empty written answer of at most ``limit`` words; returns the word count."""
-    _fail(word_limit_message(text, limit, name))
+    fail_if(word_limit_message(text, limit, name))
     print(word_count_line(text, limit, name))
     return count_words(text)

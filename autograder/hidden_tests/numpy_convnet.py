@@ -13,6 +13,7 @@ import numpy as np
 
 from a2lib.checks import numpy_nn as checks
 from autograder.harness import Context, Fail, StudentError, grades
+from autograder.hidden_tests import check
 
 NOTEBOOK = "02_numpy_convnet"
 GRADS = {kind: ("dx", "dw", "db") if kind in checks.HAS_PARAMS else ("dx",) for kind in checks.KINDS}
@@ -31,11 +32,6 @@ unset = _np.array([results[name] is None for name in names])
 for name in names:
     globals()[name] = _np.zeros(0) if results[name] is None else results[name]
 """
-
-
-def _check(message: str | None) -> None:
-    if message:
-        raise Fail(message)
 
 
 def hyper_of(kind: str, args: tuple) -> dict:
@@ -89,14 +85,14 @@ def judge_layer(ctx: Context, kind: str, args: tuple, x: np.ndarray, rng: np.ran
     except StudentError:
         if forward and backward:  # did forward already go wrong? Its problem comes first.
             out = run_layer(ctx, kind, args, x, weight, bias)["out"]
-            _check(checks.out_message(kind, hyper, x, out, weight, bias, checks.TOLERANCE, context))
+            check(checks.out_message(kind, hyper, x, out, weight, bias, checks.TOLERANCE, context))
         raise
     if forward:
-        _check(checks.out_message(kind, hyper, x, got["out"], weight, bias, checks.TOLERANCE, context))
+        check(checks.out_message(kind, hyper, x, got["out"], weight, bias, checks.TOLERANCE, context))
     errors = [checks.rel_error(got["out"], want["out"])] if forward else []
     if backward:
         want = checks.torch_reference(kind, hyper, x, dout, weight, bias)
-        _check(checks.backward_message(kind, hyper, x, dout, got, want, checks.TOLERANCE, context, weight, bias))
+        check(checks.backward_message(kind, hyper, x, dout, got, want, checks.TOLERANCE, context, weight, bias))
         errors += [checks.rel_error(got[attr], want[attr]) for attr in GRADS[kind]]
     return max(errors)
 
@@ -226,7 +222,7 @@ def run_sgd(ctx: Context, problem: dict, settings: dict) -> dict:
 def sgd(ctx: Context) -> str:
     """The visible case (seed 0, learning rate 0.1, reg 0.05, momentum 0.9) against torch.optim.SGD."""
     problem = checks.sgd_problem(0)
-    _check(checks.sgd_message(run_sgd(ctx, problem, checks.SGD_SETTINGS), problem, **checks.SGD_SETTINGS))
+    check(checks.sgd_message(run_sgd(ctx, problem, checks.SGD_SETTINGS), problem, **checks.SGD_SETTINGS))
     return "SGD: correct."
 
 
@@ -235,12 +231,12 @@ def sgd_hidden(ctx: Context) -> str:
     """Seed 7 against the reference solution's trajectory; random values and settings against torch.optim.SGD."""
     problem = checks.sgd_problem(7)
     got = run_sgd(ctx, problem, checks.SGD_SETTINGS)
-    _check(checks.sgd_message(got, problem, want=ctx.reference("numpy_sgd"), **checks.SGD_SETTINGS))
+    check(checks.sgd_message(got, problem, want=ctx.reference("numpy_sgd"), **checks.SGD_SETTINGS))
     rng = ctx.rng("sgd")
     problem = checks.sgd_problem(rng)
     settings = dict(learning_rate=float(rng.uniform(0.01, 0.5)), reg=float(rng.uniform(0.001, 0.1)),
                     momentum=float(rng.uniform(0.5, 0.95)))
-    _check(checks.sgd_message(run_sgd(ctx, problem, settings), problem, **settings))
+    check(checks.sgd_message(run_sgd(ctx, problem, settings), problem, **settings))
     return "SGD: hidden tests passed."
 
 
@@ -286,5 +282,5 @@ def overfit(ctx: Context) -> str:
                    f"({OVERFIT_IMAGES}, 10): check Linear's output and the layers' shapes.")
     labels = training_labels(ctx, OVERFIT_IMAGES)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == labels)) if np.all(np.isfinite(logits)) else 0.0
-    _check(checks.overfit_message(accuracy, OVERFIT_EPOCHS))
+    check(checks.overfit_message(accuracy, OVERFIT_EPOCHS))
     return f"The network learned the 50 images: training accuracy {accuracy:.2f}."
