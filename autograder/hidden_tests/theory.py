@@ -73,15 +73,18 @@ def conv_as_matrix_hidden(ctx: Context) -> str:
 
 
 # -- Q2 ---------------------------------------------------------------------------------------------
-Q2_READ = """
-keys = np.array([isinstance(Q2_ANSWERS, dict)] + [isinstance(Q2_ANSWERS, dict) and x in Q2_ANSWERS for x in points])
+# Runs in the kernel: whether Q2_ANSWERS is a dict, then whether it has each point.
+Q2_KEYS = """
+import numpy as np
+answers = globals().get("Q2_ANSWERS")
+keys = np.array([isinstance(answers, dict)] + [isinstance(answers, dict) and x in answers for x in points])
 """
 
 
 @grades(NOTEBOOK, "test_q2_answers")
 def q2_answers(ctx: Context) -> str:
     """``Q2_ANSWERS[x0] = (W, b)`` at x0 = 2, -1, 1 against autograd, read back as numbers."""
-    keys = ctx.session.run("import numpy as np\n" + Q2_READ, ["keys"], what="Q2_ANSWERS",
+    keys = ctx.session.run(Q2_KEYS, ["keys"], what="Q2_ANSWERS",
                            points=list(checks.Q2_POINTS))["keys"]
     if keys.shape != (1 + len(checks.Q2_POINTS),) or not keys[0]:
         raise Fail("Q2_ANSWERS must be a dict {x0: (W, b)}.")
