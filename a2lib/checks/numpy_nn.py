@@ -27,6 +27,7 @@ NUMERIC_TOLERANCE = 1e-6  # visible tests: against central differences (h = 1e-5
 KINDS = ("conv", "pool", "relu", "linear")
 NAMES = {"conv": "Conv2D", "pool": "MaxPooling", "relu": "ReLU", "linear": "Linear"}
 HAS_PARAMS = ("conv", "linear")
+GRADIENTS = {kind: ("dx", "dw", "db") if kind in HAS_PARAMS else ("dx",) for kind in KINDS}  # what backward sets
 OVERFIT_THRESHOLD = 0.9
 
 
@@ -224,13 +225,13 @@ def check_forward(layer, x: np.ndarray, kind: str | None = None, tol: float = TO
     kind = _kind(layer, kind)
     out = layer.forward(x.copy())
     fail_if(out_message(kind, hyperparameters(layer), x, out, *_params(layer, kind), tol=tol,
-                      context=context or f"on input of shape {x.shape}"))
+                        context=context or f"on input of shape {x.shape}"))
     return np.asarray(out)
 
 
 def layer_gradients(layer, kind: str) -> dict:
     """What ``backward`` left on the layer: dx, and dw, db for a layer with parameters."""
-    return {attr: getattr(layer, attr, None) for attr in (("dx", "dw", "db") if kind in HAS_PARAMS else ("dx",))}
+    return {attr: getattr(layer, attr, None) for attr in GRADIENTS[kind]}
 
 
 def check_backward(layer, x: np.ndarray, dout: np.ndarray | None = None, kind: str | None = None,

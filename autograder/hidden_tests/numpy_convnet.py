@@ -16,7 +16,6 @@ from autograder.harness import Context, Fail, StudentError, grades
 from autograder.hidden_tests import check
 
 NOTEBOOK = "02_numpy_convnet"
-GRADS = {kind: ("dx", "dw", "db") if kind in checks.HAS_PARAMS else ("dx",) for kind in checks.KINDS}
 
 # Runs in the student's kernel: their layer on the inputs sent; None results become a flag in `unset`.
 LAYER_SNIPPET = """
@@ -58,13 +57,13 @@ def run_layer(ctx: Context, kind: str, args: tuple, x, weight=None, bias=None, d
 
     Returns ``{"out", "dx", "dw", "db"}`` (those computed) as arrays, None where the layer left None.
     """
-    names = ["out"] + (list(GRADS[kind]) if dout is not None else [])
+    names = ["out"] + (list(checks.GRADIENTS[kind]) if dout is not None else [])
     empty = np.zeros(0)
     got = ctx.session.run(
         LAYER_SNIPPET.format(cls=checks.NAMES[kind]), names + ["unset"], what=checks.NAMES[kind],
         args=[int(a) for a in args], x=x, dout=empty if dout is None else dout, backward=dout is not None,
         weight=empty if weight is None else weight, bias=empty if bias is None else bias,
-        grads=list(GRADS[kind]), names=names)
+        grads=list(checks.GRADIENTS[kind]), names=names)
     unset = got.pop("unset")
     if unset.shape != (len(names),):
         raise Fail(f"{checks.NAMES[kind]}: the grader could not read your layer's results.")
@@ -93,7 +92,7 @@ def judge_layer(ctx: Context, kind: str, args: tuple, x: np.ndarray, rng: np.ran
     if backward:
         want = checks.torch_reference(kind, hyper, x, dout, weight, bias)
         check(checks.backward_message(kind, hyper, x, dout, got, want, checks.TOLERANCE, context, weight, bias))
-        errors += [checks.rel_error(got[attr], want[attr]) for attr in GRADS[kind]]
+        errors += [checks.rel_error(got[attr], want[attr]) for attr in checks.GRADIENTS[kind]]
     return max(errors)
 
 
