@@ -5,3 +5,10 @@ function is registered with :func:`autograder.harness.grades` for one grade cell
 grader's process, reach the student's code only through ``ctx.session`` and compare its numbers
 with values computed or loaded here. Students never receive this package.
 """
+from autograder.harness import Fail
+
+
+def check(message: str | None) -> None:
+    """Fail the test with a message builder's message (plain words for the student); nothing for None."""
+    if message:
+        raise Fail(message)
