@@ -126,7 +126,8 @@ def linearize(ctx: Context) -> str:
 def assigned_string(source: str, name: str):
     """The string literal assigned to ``name`` in a cell's ``source`` (None when there is none).
 
-    Read from the submitted source, never from the kernel: the answer is text, not code to run.
+    Read from the submitted source where it is a plain literal (the answer is text, not code to run);
+    the hidden test asks the kernel only for a value the cell computes.
     """
     try:
         tree = ast.parse(source)
@@ -143,5 +144,10 @@ def assigned_string(source: str, name: str):
 def dead_relu_word_limit(ctx: Context) -> str:
     """Q3's answer (the submitted cell's string) is not empty and has at most 70 words."""
     text = assigned_string(ctx.cell_source("dead_relu_answer"), "DEAD_RELU_ANSWER")
+    if text is None:  # not a plain literal: the value the cell computed, as UTF-8 bytes
+        got = ctx.session.run("answer = DEAD_RELU_ANSWER\nis_text = isinstance(answer, str)\n"
+                              "text = __import__('numpy').frombuffer(answer.encode() if is_text else b'', 'uint8')",
+                              ["is_text", "text"], what="Q3 (DEAD_RELU_ANSWER)")
+        text = bytes(got["text"]).decode("utf-8", "replace") if got["is_text"] else None
     check(checks.word_limit_message(text, limit=70, name="Q3"))
     return checks.word_count_line(text, limit=70, name="Q3")
