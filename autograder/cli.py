@@ -126,7 +126,7 @@ def cmd_grade(args) -> int:
     report = grade(course, args.students or None, workers=args.workers, scheduler=args.scheduler,
                    timeout_s=args.timeout, cell_timeout_s=args.cell_timeout, memory_gb=args.memory,
                    unsafe=args.unsafe, force=args.force, env=grading_env(args.data, args.fast),
-                   progress=not args.quiet)
+                   progress=not args.quiet, test_modules=args.hidden_tests)
     _print_table("Grading", grade_table(report))
     print(f"\nGradebook: {course.db_url}")
     if report.needs_attention:
@@ -172,7 +172,7 @@ def cmd_demo(args) -> int:
 
     return run_demo(keep=Path(args.keep) if args.keep else None, workers=args.workers, unsafe=args.unsafe,
                     hostile=args.hostile, data=args.data, progress=not args.quiet, notebooks=Path(args.notebooks),
-                    every_mistake=args.every_mistake)
+                    every_mistake=args.every_mistake, test_modules=args.hidden_tests)
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="grade in fast mode (A2_FAST=1: model checks on a test subset)")
     p.add_argument("--force", action="store_true", help="regrade submissions that did not change")
     p.add_argument("--unsafe", action="store_true", help="grade without the bubblewrap sandbox (never with real students)")
+    p.add_argument("--hidden-tests", action="append", default=[], metavar="MODULE",
+                   help="a module registering hidden tests for notebooks beyond the kit's (repeatable)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="feedback pages for students (hidden tests removed, hints, per-class bars)")
@@ -229,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hostile", action="store_true", help="include the hostile corpus cases (slower)")
     p.add_argument("--notebooks", default=str(NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
     p.add_argument("--unsafe", action="store_true")
+    p.add_argument("--hidden-tests", action="append", default=[], metavar="MODULE", help="as for grade")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -70,7 +70,7 @@ def demo_data(root: Path, data: str | None) -> str:
 
 def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, hostile: bool = False,
              data: str | None = None, progress: bool = True, notebooks: Path = NOTEBOOKS,
-             corpus: Path = CORPUS_DIR, every_mistake: bool = False) -> int:
+             corpus: Path = CORPUS_DIR, every_mistake: bool = False, test_modules: list[str] | None = None) -> int:
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="a2kit-demo-"))
     if (root / "course").exists():
         shutil.rmtree(root / "course")
@@ -84,7 +84,8 @@ def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, h
     inbox = build_inbox(course, cases, root / "inbox")
     collected = collect(inbox, course, progress=progress)
     report = cli.grade(course, workers=workers, unsafe=unsafe, memory_gb=2.0, timeout_s=600,
-                       env=cli.grading_env(demo_data(root, data), fast=True), progress=progress)
+                       env=cli.grading_env(demo_data(root, data), fast=True), progress=progress,
+                       test_modules=test_modules)
     feedback = generate_feedback(course, progress=progress)
     exported = export(course)
 

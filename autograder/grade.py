@@ -99,17 +99,15 @@ def course_key(course: Course) -> str:
     return path.read_text().strip()
 
 
+# Run in a sandbox like a kernel's: argv[1] = files it must read (the training data), argv[2] = the test set's path.
 PROBE = r'''
-import os, sys
+import os, sys, json
 import numpy, ipykernel, a2lib
-root = os.environ.get("A2_DATA")
-if root:
-    folder = os.path.join(root, "cifar-10-batches-py")
-    missing = [n for n in ("batches.meta", "data_batch_1") if not os.access(os.path.join(folder, n), os.R_OK)]
-    if missing:
-        sys.exit(f"the sandbox cannot read the training data ({', '.join(missing)} in {folder})")
-    if os.path.exists(os.path.join(folder, "test_batch")):
-        sys.exit("the sandbox can see the test set")
+unreadable = [p for p in json.loads(sys.argv[1]) if not os.access(p, os.R_OK)]
+if unreadable:
+    sys.exit(f"the sandbox cannot read the training data ({', '.join(unreadable)})")
+if sys.argv[2] and os.path.exists(sys.argv[2]):
+    sys.exit("the sandbox can see the test set")
 print("ok")
 '''
 
@@ -132,8 +130,9 @@ def preflight(plan: dict, env: dict, unsafe: bool, test_modules: list[str], loca
     if untested:
         raise GradingUnavailable(f"no hidden test decides {', '.join(untested)}: the grader cannot score these cells")
     data = env.get("A2_DATA")
-    if data and not (Path(data) / "cifar-10-batches-py" / "test_batch").is_file():
-        raise GradingUnavailable(f"no CIFAR-10 test set in {data}: the model tests need it (`--data DIR`)")
+    folder = Path(data) / "cifar-10-batches-py" if data else None
+    if folder and folder.is_dir() and not (folder / "test_batch").is_file():  # (no data at all: tests that need it say so)
+        raise GradingUnavailable(f"no CIFAR-10 test set in {folder}: the model tests need it (`--data DIR`)")
     if not local_sandbox:
         return
     with tempfile.TemporaryDirectory(prefix="a2kit-probe-") as tmp:
@@ -146,8 +145,9 @@ def preflight(plan: dict, env: dict, unsafe: bool, test_modules: list[str], loca
             kernel_env["A2_DATA"], mounts = data_view(data)
         spec = SandboxSpec(str(work), str(kernel), read_only_at=mounts, env=kernel_env, unsafe=unsafe,
                            limits=Limits(wall_s=120), slot=511)
+        test_set = str(Path(kernel_env["A2_DATA"]) / "cifar-10-batches-py" / "test_batch") if data else ""
         try:
-            probe = run_sandboxed(spec, [sys.executable, "-c", PROBE], timeout=120)
+            probe = run_sandboxed(spec, [sys.executable, "-c", PROBE, json.dumps(sorted(mounts)), test_set], timeout=120)
         except Exception as exc:
             raise GradingUnavailable(f"the sandbox could not start: {exc}") from None
     if probe.returncode != 0 or "ok" not in probe.stdout:
@@ -290,9 +290,7 @@ def _finish(course: Course, out: GradingResult, attempts: int, digest: str, stat
     """Merge one result into the course (gradebook + autograded files): the single writer."""
     student = out.student
     if not out.ok:
-        if os.environ.get("A2KIT_DEBUG"):
-            print(out.log, file=sys.stderr)
-        log.debug("%s failed: %s\n%s", student, out.message, out.log)
+        (log.warning if os.environ.get("A2KIT_DEBUG") else log.debug)("%s failed: %s\n%s", student, out.message, out.log)
         state.pop(student, None)
         return StudentResult(student, "failed", out.message or "grading failed", seconds=out.seconds,
                              peak_memory_mb=out.peak_memory_mb, attempts=attempts)

@@ -7,7 +7,8 @@ from autograder.harness import Context, Fail, grades
 def _check(ctx: Context, x: int) -> None:
     got = ctx.session.call("double", x, what=f"double({x})")
     if got.shape != () or float(got) != 2 * x:
-        raise Fail(f"double({x}) should be {2 * x}, got {got.tolist()}")
+        hint = ": negative numbers" if x < 0 else ""
+        raise Fail(f"double({x}) should be {2 * x}, got {got.tolist()}{hint}")
 
 
 @grades("01_toy", "test_double")
