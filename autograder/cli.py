@@ -152,11 +152,17 @@ def cmd_export(args) -> int:
     from autograder.export import export
 
     course = _course(args)
-    result = export(course, Path(args.out) if args.out else None)
+    result = export(course, Path(args.out) if args.out else None, canvas=args.canvas, moodle=args.moodle,
+                    due=args.due, late_penalty=args.late_penalty, column=args.column)
     _print_table("Grades", result.grades)
     _print_table("Tests failed most often", result.failures.head(15))
     print(f"\nGrades CSV: {result.grades_csv}\nFailures per test: {result.failures_csv}\nDistribution plot: {result.plot}")
-    return 0 if len(result.grades) else ATTENTION
+    if result.lms_matches is not None:
+        _print_table("Students in the LMS files", result.lms_matches)
+        print("\nLMS import files: " + ", ".join(map(str, result.lms_files)))
+        if result.unmatched:
+            print(f"Not in the LMS file (add them by hand): {', '.join(result.unmatched)}")
+    return 0 if len(result.grades) and not result.unmatched else ATTENTION
 
 
 def cmd_reference(args) -> int:
@@ -212,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="grades CSV, grade distribution plot, failures per test")
     p.add_argument("--out", help="output folder (default: <course>/exports)")
+    p.add_argument("--canvas", help="Canvas gradebook export (CSV): writes canvas_import.csv with each student's points")
+    p.add_argument("--moodle", help="Moodle grade export (CSV): writes moodle_import.csv (by ID number / email)")
+    p.add_argument("--column", help="the assignment's column in the LMS file (default: the one named like the assignment)")
+    p.add_argument("--due", help="due time, ISO 8601 (e.g. 2026-03-01T23:59+01:00; UTC without a zone)")
+    p.add_argument("--late-penalty", type=float, default=0.0,
+                   help="percent of the points lost per started day after --due (capped at 100)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("reference", help="regenerate the hidden tests' reference values from the solutions")
