@@ -9,6 +9,7 @@ attention (a failed grading, an unreadable zip, a duplicate student...), 0 other
     a2kit collect SRC                  # student folders or LMS zips -> course/submitted/<student>/a2
     a2kit grade --workers 2            # sandboxed, parallel autograding (Dask); --scheduler tcp://HOST:8786
     a2kit feedback                     # course/feedback/<student>/a2/*.html
+    a2kit formgrade                    # hand grading in nbgrader's formgrader (JupyterLab on 127.0.0.1)
     a2kit export                       # course/exports/grades.csv, grade_distribution.png, test_failures.csv
     a2kit reference                    # autograder/reference/* from the source notebooks' solutions
     a2kit demo                         # all of the above on a demo class built from the test corpus
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -165,6 +167,25 @@ def cmd_export(args) -> int:
     return 0 if len(result.grades) and not result.unmatched else ATTENTION
 
 
+def cmd_formgrade(args) -> int:
+    from autograder.formgrade import formgrade_server
+
+    course = _course(args)
+    if not (course.root / "autograded").is_dir():
+        print("Nothing autograded yet: run `a2kit grade` first (formgrader grades autograded submissions).", file=sys.stderr)
+        return ATTENTION
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # `kill` stops JupyterLab with it, as Ctrl-C does
+    with formgrade_server(course, args.port) as server:
+        print(f"\nFormgrader:  {server.link('formgrader')}\nJupyterLab:  {server.link('lab')}"
+              f"\nCourse: {course.root}  Gradebook: {course.db_url}\nGrade by hand under Manual Grading; "
+              "scores save as you leave a field. Ctrl-C stops the server.", flush=True)
+        server.process.wait()
+    return 0
+
+
 def cmd_reference(args) -> int:
     from autograder.reference import main as reference_main
 
@@ -225,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--late-penalty", type=float, default=0.0,
                    help="percent of the points lost per started day after --due (capped at 100)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("formgrade", help="hand grading: nbgrader's formgrader in JupyterLab on this course")
+    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    p.set_defaults(func=cmd_formgrade)
 
     p = sub.add_parser("reference", help="regenerate the hidden tests' reference values from the solutions")
     p.add_argument("stems", nargs="*")

@@ -3,7 +3,8 @@
 ``postgres_server()`` yields a ``postgresql://`` URL of a fresh database on a throw-away server
 (Debian's ``postgresql`` package: ``initdb`` in a temporary folder, run as the ``postgres`` user
 when we are root, since PostgreSQL refuses to run as root). ``dask_cluster(n)`` yields the address
-of a ``dask scheduler`` with ``n`` ``dask worker`` processes (one thread each).
+of a ``dask scheduler`` with ``n`` ``dask worker`` processes (one thread each). Where a Debian
+package is missing the test fails on Debian (``make services`` installs it) and is skipped elsewhere.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,11 +21,7 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from autograder.formgrade import free_port
 
 
 def postgres_bin() -> Path | None:
@@ -37,14 +33,23 @@ def postgres_bin() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def require_postgres() -> Path:
-    """The server's bin folder; where it is missing, skip only if it cannot be installed here (not Debian)."""
-    found = postgres_bin()
+def require(found, package: str):
+    """``found`` (a path); where it is None, fail on Debian (``make services`` installs ``package``), else skip."""
     if found is None:
         if shutil.which("apt-get"):
-            pytest.fail("PostgreSQL's server is missing: run `make services` (it installs Debian's postgresql).")
-        pytest.skip("PostgreSQL's server is not installed and this is not a Debian system the Makefile can install it on.")
+            pytest.fail(f"{package} is missing: run `make services` (it installs Debian's {package}).")
+        pytest.skip(f"{package} is not installed and this is not a Debian system `make services` can install it on.")
     return found
+
+
+def require_postgres() -> Path:
+    """The PostgreSQL server's bin folder."""
+    return require(postgres_bin(), "postgresql")
+
+
+def require_chromium() -> str:
+    """Debian's Chromium (Playwright drives it; Playwright's own browser download is not used)."""
+    return require(shutil.which("chromium") or shutil.which("chromium-browser"), "chromium")
 
 
 @contextlib.contextmanager
