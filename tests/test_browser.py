@@ -105,6 +105,9 @@ def test_hand_grade_in_formgrader_counts_in_export_and_feedback(course, browser,
     assert main(["-q", "--course", str(course.root), "feedback"]) == 0
     for page in ("a2kit_feedback.html", "01_theory.html"):
         assert "say why the gradient through a dead unit is zero" in (course.feedback_dir("alice") / page).read_text()
+    before = hand_grades(course, "alice")
+    assert not grade(course, workers=1, force=True, env=grading_env(None, fast=True), progress=False).needs_attention
+    assert hand_grades(course, "alice") == before  # a regrade keeps the hand grades
 
 
 def test_student_runs_a_check_and_validates_in_jupyterlab(course, browser, tmp_path):
