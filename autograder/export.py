@@ -125,7 +125,7 @@ def export(course: Course, out: Path | None = None, *, canvas: Path | None = Non
     if canvas:
         imports.append(("canvas", lms.canvas_import(Path(canvas), points, roster, max_points, course.assignment, column)))
     if moodle:
-        imports.append(("moodle", lms.moodle_import(Path(moodle), points, course.assignment, column)))
+        imports.append(("moodle", lms.moodle_import(Path(moodle), points, course.assignment, column, roster)))
     for name, made in imports:
         made.table.to_csv(out / f"{name}_import.csv", index=False)
         result.lms_files.append(out / f"{name}_import.csv")

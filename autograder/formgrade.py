@@ -117,8 +117,9 @@ def hand_grades(course: Course, student: str) -> list[dict]:
             return rows
         for nb in submission.notebooks:
             comments = {c.name: c.comment for c in nb.comments}
+            answers = {c.name for c in nb.notebook.solution_cells}  # a graded answer cell is graded by hand
             for g in nb.grades:
-                if g.auto_score is None or g.manual_score is not None:  # left to, or changed by, a grader
+                if g.name in answers or g.manual_score is not None:  # (or a grader overrode the autograder)
                     rows.append({"notebook": nb.name, "grade_id": g.name, "score": g.score, "max_score": g.max_score,
                                  "graded": g.manual_score is not None, "comment": comments.get(g.name) or ""})
     return rows

@@ -16,10 +16,14 @@ the assignment's column (header unchanged) with each student's points. Students 
 Canvas user id (``ID``) from the roster, else by name (``Smith, Alice`` → ``smithalice``, the
 prefix Canvas gives downloaded files).
 
-**Moodle** (Grades → Export → Plain text file): ``First name, Last name, ID number, ..., Email
-address, Assignment: A2 (Real), ...``. The import file (Grades → Import → CSV file, map ``ID number``
-or ``Email address`` to the user) has those two columns and the assignment's. Students are matched
-by full name (``Alice Smith`` → ``alice_smith``, the id ``collect`` derives from Moodle's folder).
+**Moodle**, either of two files. The gradebook's (Grades → Export → Plain text file): ``First name,
+Last name, ID number, ..., Email address, Assignment: A2 (Real), ...``; the import file (Grades →
+Import → CSV file, map ``ID number`` or ``Email address`` to the user) has those two columns and the
+assignment's; students are matched by full name (``Alice Smith`` → ``alice_smith``, the id
+``collect`` derives from Moodle's folder). Or the assignment's grading worksheet (Assignment → View
+all submissions → Download grading worksheet): ``Identifier`` (``Participant 123456``), ``Full name``,
+``Email address``, ``Status``, ``Grade``, ...; it is written back whole with ``Grade`` filled in
+(Upload grading worksheet); students are matched by participant id (from the roster), else by name.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from autograder.collect import student_id
+
 ROSTER = "lms_students.csv"
 ROSTER_COLUMNS = ["student", "source", "lms", "lms_id", "late", "submitted_at"]
 CANVAS_ID_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Integration ID", "Section"]
@@ -39,11 +45,16 @@ MOODLE_ID_COLUMNS = ["ID number", "Email address"]
 
 
 # -- the roster -----------------------------------------------------------------------------------
+def empty_roster() -> pd.DataFrame:
+    """An empty roster."""
+    return pd.DataFrame(columns=ROSTER_COLUMNS).set_index("student")
+
+
 def read_roster(course) -> pd.DataFrame:
     """The roster indexed by student (empty when nothing was collected); ``lms_id`` as text."""
     path = Path(course.root) / ROSTER
     if not path.exists():
-        return pd.DataFrame(columns=ROSTER_COLUMNS).set_index("student")
+        return empty_roster()
     return pd.read_csv(path, dtype={"lms_id": str, "student": str}, keep_default_na=False).set_index("student")
 
 
@@ -166,17 +177,26 @@ def canvas_import(path: Path, points: pd.Series, roster: pd.DataFrame, max_point
 
 
 # -- Moodle ---------------------------------------------------------------------------------------
-def moodle_key(first: str, last: str) -> str:
-    """The id ``collect`` derives from Moodle's folder ``First Last_<participant>_assignsubmission_file_``."""
-    from autograder.collect import student_id
+def moodle_worksheet(students: pd.DataFrame, points: pd.Series, roster: pd.DataFrame) -> LmsImport:
+    """The assignment's grading worksheet with ``Grade`` filled in (the rest as Moodle wrote it)."""
+    by_participant = roster.loc[roster["lms"] == "moodle", "lms_id"] if len(roster) else pd.Series(dtype=str)
+    participants = pd.Series(dict(zip(by_participant.values, by_participant.index)))
+    keys = [students["Identifier"].str.extract(r"(\d+)", expand=False).map(participants),
+            students["Full name"].map(student_id)]
+    values, matches = _match(students, keys, points)
+    table = students.copy()
+    table["Grade"] = values.round(2).astype(object).where(values.notna(), table["Grade"])
+    matches["lms_name"] = matches["lms_row"].map(students["Full name"])
+    return LmsImport(table, matches.drop(columns="lms_row"), "Grade")
 
-    return student_id(f"{first} {last}")
 
-
-def moodle_import(path: Path, points: pd.Series, assignment: str, column: str | None = None) -> LmsImport:
-    """The Moodle gradebook import file (ID number, email, the assignment's column) from Moodle's export."""
+def moodle_import(path: Path, points: pd.Series, assignment: str, column: str | None = None,
+                  roster: pd.DataFrame | None = None) -> LmsImport:
+    """The Moodle import file from Moodle's gradebook export or grading worksheet (see the module's docstring)."""
     students = pd.read_csv(path, dtype=str, keep_default_na=False)
     students.columns = [c.strip() for c in students.columns]
+    if {"Identifier", "Full name", "Grade"} <= set(students.columns):
+        return moodle_worksheet(students, points, roster if roster is not None else empty_roster())
     if not {"First name", "Last name"} <= set(students.columns):
         raise ValueError(f"{path} is not a Moodle grade export (no First name and Last name columns).")
     ids = [c for c in MOODLE_ID_COLUMNS if c in students.columns]
@@ -184,7 +204,8 @@ def moodle_import(path: Path, points: pd.Series, assignment: str, column: str | 
         raise ValueError(f"{path} has neither an ID number nor an Email address column to import by.")
     grade_columns = [c for c in students.columns if c.startswith("Assignment:")]
     column = _pick_column(grade_columns, assignment, column, "Moodle export")
-    key = pd.Series([moodle_key(f, l) for f, l in zip(students["First name"], students["Last name"])], index=students.index)
+    # the id collect derives from Moodle's folder "First Last_<participant>_assignsubmission_file_"
+    key = (students["First name"] + " " + students["Last name"]).map(student_id)
     values, matches = _match(students, [key], points)
     table = students[ids].copy()
     table[column] = values.round(2).astype(object).where(values.notna(), "")

@@ -109,3 +109,23 @@ def test_collect_records_the_roster_and_export_writes_the_canvas_file(tmp_path, 
     assert main(base) == 1  # a graded student the LMS does not know: listed, attention
     out = capsys.readouterr().out
     assert "not in the LMS file" in out and "wrong" in out.split("Not in the LMS file")[-1]
+
+
+# Moodle's grading worksheet (Assignment -> View all submissions -> Download grading worksheet).
+MOODLE_WORKSHEET = """Identifier,Full name,Email address,Status,Grade,Maximum Grade,Grade can be changed,Last modified (submission),Last modified (grade),Feedback comments
+Participant 998877,Alice Smith,alice@uni.example,Submitted for grading,,73.00,Yes,"Sunday, 1 March 2026, 8:15 PM",-,
+Participant 998878,Robert Jones,bob@uni.example,Submitted for grading,,73.00,Yes,"Sunday, 1 March 2026, 9:00 PM",-,
+Participant 998879,Carol White,carol@uni.example,No submission,12.00,73.00,Yes,-,-,
+"""
+
+
+def test_moodle_worksheet_matched_by_participant_id_and_written_back_whole(tmp_path):
+    path = tmp_path / "worksheet.csv"
+    path.write_text(MOODLE_WORKSHEET)
+    # Bob's folder said "Bob Jones_998878_...": his id is bob_jones, but his participant id matches
+    roster = pd.DataFrame({"lms": ["moodle", "moodle"], "lms_id": ["998877", "998878"]},
+                          index=pd.Index(["alice_smith", "bob_jones"], name="student"))
+    made = lms.moodle_import(path, pd.Series({"alice_smith": 61.0, "bob_jones": 40.25}), "a2", roster=roster)
+    assert made.column == "Grade" and made.unmatched == []
+    assert made.table.columns.tolist() == pd.read_csv(path).columns.tolist()
+    assert made.table["Grade"].tolist() == [61.0, 40.25, "12.00"]  # Carol: what Moodle had stays
