@@ -11,6 +11,7 @@ attention (a failed grading, an unreadable zip, a duplicate student...), 0 other
     a2kit feedback                     # course/feedback/<student>/a2/*.html
     a2kit formgrade                    # hand grading in nbgrader's formgrader (JupyterLab on 127.0.0.1)
     a2kit export                       # course/exports/grades.csv, grade_distribution.png, test_failures.csv
+    a2kit export --canvas FILE         # + canvas_import.csv (--moodle FILE: moodle_import.csv; --due, --late-penalty)
     a2kit reference                    # autograder/reference/* from the source notebooks' solutions
     a2kit demo                         # all of the above on a demo class built from the test corpus
 """
