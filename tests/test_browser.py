@@ -89,11 +89,14 @@ def test_hand_grade_in_formgrader_counts_in_export_and_feedback(course, browser,
         page.get_by_role("link", name="a2").first.click()
         page.get_by_role("link", name="01_theory").first.click()
         page.locator('a[href*="/formgrader/submissions/"]').first.click()
+        # the score and comment boxes save only once formgrader has loaded their grades and comments
+        page.wait_for_function("() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
+                               " && formgrader.comments && formgrader.comments.loaded", timeout=60_000)
         page.fill(f"#{Q3}", "1.5")
         page.fill(f"#{Q3}-comment", "Right idea: say why the gradient through a dead unit is zero.")
         page.locator(f"#{Q3}-comment").blur()  # formgrader saves a field when it loses focus
-        deadline = time.monotonic() + 30
-        while not any(h["graded"] for h in hand_grades(course, "alice")) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 30  # the score and the comment are saved by two requests
+        while not any(h["graded"] and h["comment"] for h in hand_grades(course, "alice")) and time.monotonic() < deadline:
             time.sleep(0.3)
     finally:
         stop(proc)
