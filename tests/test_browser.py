@@ -45,8 +45,9 @@ def browser():
 
     chromium = require_chromium()
     with sync_playwright() as pw:
-        # no Chromium sandbox: it needs user namespaces CI machines may not have; the pages are our own
-        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        # no Chromium sandbox (it needs user namespaces CI machines may not have; the pages are our own),
+        # and /tmp instead of a container's small /dev/shm
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield browser
         browser.close()
 
