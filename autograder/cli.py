@@ -175,6 +175,7 @@ def cmd_formgrade(args) -> int:
     if not (course.root / "autograded").is_dir():
         print("Nothing autograded yet: run `a2kit grade` first (formgrader grades autograded submissions).", file=sys.stderr)
         return ATTENTION
+
     def stop(*_):
         raise KeyboardInterrupt
 

@@ -6,8 +6,9 @@ For each graded student, ``feedback/<student>/a2/`` receives:
   and, in those cells, error tracebacks cut down to their last line (``AssertionError: message``):
   a traceback quotes the failing line, which would leak the hidden test (nbgrader issue #1363);
 * ``a2kit_feedback.html`` — a one-page summary: points per notebook, the hand-graded answers'
-  scores and comments (formgrader), every failed test with its message, plain-words hints for known failure signatures (see ``SIGNATURES``), and per-class accuracy
-  bars of each submitted model against the reference.
+  scores and comments (formgrader), every failed test with its message, plain-words hints for known
+  failure signatures (see ``SIGNATURES``), and per-class accuracy bars of each submitted model
+  against the reference.
 
 Per-class accuracies come from the autograded notebooks, not from the student's own claims: a test
 cell that evaluates a submitted checkpoint displays its result as the MIME bundle
