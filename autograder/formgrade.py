@@ -24,17 +24,17 @@ from pathlib import Path
 from autograder.course import CONFIG_FILE, Course
 
 SERVER_CONFIG = "nbgrader_config.py"
+COURSE_SETTINGS = ("CourseDirectory", "Exchange")  # the sections Course sets for its folder
 
 
 def write_server_config(course: Course) -> Path:
-    """``<course>/nbgrader_config.py``: the kit's configuration plus this course's root and gradebook."""
+    """``<course>/nbgrader_config.py``: the kit's configuration plus what ``Course`` sets (root, gradebook...)."""
     path = course.root / SERVER_CONFIG
-    path.write_text(
-        "# Written by `a2kit formgrade`: the A2 kit's nbgrader configuration for this course folder.\n"
-        "c = get_config()  # noqa: F821\n"
-        f"load_subconfig({str(CONFIG_FILE)!r})  # noqa: F821\n"
-        f"c.CourseDirectory.root = {str(course.root)!r}\n"
-        f"c.CourseDirectory.db_url = {course.db_url!r}\n")
+    settings = "".join(f"c.{section}.{key} = {value!r}\n" for section in COURSE_SETTINGS
+                       for key, value in course.config.get(section, {}).items())
+    path.write_text("# Written by `a2kit formgrade`: the A2 kit's nbgrader configuration for this course folder.\n"
+                    "c = get_config()  # noqa: F821\n"
+                    f"load_subconfig({str(CONFIG_FILE)!r})  # noqa: F821\n" + settings)
     return path
 
 
