@@ -126,24 +126,40 @@ def test_student_runs_a_check_and_validates_in_jupyterlab(course, browser, tmp_p
     env = {"A2_FAST": "1", "JUPYTERLAB_SETTINGS_DIR": str(settings)}
     with lab_server(student, env=env, log=tmp_path / "lab.log") as server:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server.link("lab/tree/a2/01_theory.ipynb"))
-        cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
-        cells.nth(4).wait_for(timeout=60_000)
-        page.locator(".jp-NotebookPanel-toolbar").get_by_text("Python 3 (ipykernel)").wait_for(timeout=60_000)
-        cells.nth(1).click()  # the set-up cell, then the Q1 text
-        page.keyboard.press("Shift+Enter")
-        page.keyboard.press("Shift+Enter")
-        cells.nth(3).locator(".cm-content").click()  # Q1a's answer: the kernel flipped
-        page.keyboard.press("Control+a")
-        page.keyboard.insert_text(FLIPPED)
-        page.keyboard.press("Shift+Enter")
-        page.keyboard.press("Shift+Enter")  # its check
-        check_output = cells.nth(4).locator(".jp-OutputArea")
-        check_output.get_by_text("uses a flipped kernel").first.wait_for(timeout=60_000)
-        assert "cross-correlation" in check_output.inner_text()
+        try:
+            student_session(page, server)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "jupyterlab.png"))  # what the student saw
+            raise
 
-        page.get_by_role("button", name="Validate").click()
-        dialog = page.locator(".jp-Dialog")
-        dialog.get_by_text("Validation Results").wait_for(timeout=120_000)
-        dialog.get_by_text("uses a flipped kernel").first.wait_for(timeout=10_000)
-        assert "The following cell failed" in dialog.inner_text()
+
+def run_cell(cells, index: int) -> None:
+    """Run one code cell as a student does (select it, Shift+Enter) and wait until it has run."""
+    prompt = cells.nth(index).locator(".jp-InputPrompt").first
+    prompt.click()
+    cells.page.keyboard.press("Shift+Enter")
+    cells.page.wait_for_function("p => /\\[\\d+\\]/.test(p.textContent)", arg=prompt.element_handle(), timeout=60_000)
+
+
+def student_session(page, server) -> None:
+    page.goto(server.link("lab/tree/a2/01_theory.ipynb"))
+    cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+    cells.nth(4).wait_for(timeout=60_000)
+    page.locator(".jp-StatusBar-Widget").get_by_text("Idle").first.wait_for(timeout=60_000)  # the kernel is up
+    run_cell(cells, 1)  # the set-up cell
+    editor = cells.nth(3).locator(".cm-content")  # Q1a's answer: the kernel flipped
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(FLIPPED)
+    assert "w[0, 0], w[0, 2], w[2, 0], w[2, 2]" in editor.inner_text()
+    run_cell(cells, 3)
+    run_cell(cells, 4)  # its check
+    check_output = cells.nth(4).locator(".jp-OutputArea")
+    check_output.get_by_text("uses a flipped kernel").first.wait_for(timeout=30_000)
+    assert "cross-correlation" in check_output.inner_text()
+
+    page.get_by_role("button", name="Validate").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text("Validation Results").wait_for(timeout=120_000)
+    dialog.get_by_text("uses a flipped kernel").first.wait_for(timeout=10_000)
+    assert "The following cell failed" in dialog.inner_text()
