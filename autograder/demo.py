@@ -105,7 +105,8 @@ def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, h
     print(f"\nCollected: {len(collected.students)} of {len(cases)} zips in {inbox}"
           f"\nFeedback:  {course.root / 'feedback'}/<student>/{course.assignment}/a2kit_feedback.html "
           f"({sum(r.ok for r in feedback)} students)"
-          f"\nGrades:    {exported.grades_csv}\nPlot:      {exported.plot}\nFailures:  {exported.failures_csv}")
+          f"\nGrades:    {exported.grades_csv}\nPlot:      {exported.plot}\nFailures:  {exported.failures_csv}"
+          f"\nHand-grade Q3: a2kit --course {course.root} formgrade")
     # tampering is part of the corpus (a deleted test cell): only lost or unreadable zips count here
     ok = all(c.ok for c in checks.values()) and all(e.status == "collected" for e in collected.entries)
     print("\nEvery case got the points it must get." if ok else "\nSome cases did not get their expected points (see above).")

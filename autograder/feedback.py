@@ -5,9 +5,10 @@ For each graded student, ``feedback/<student>/a2/`` receives:
 * ``<notebook>.html`` — nbgrader's feedback, with the hidden-test regions cut out of the test cells
   and, in those cells, error tracebacks cut down to their last line (``AssertionError: message``):
   a traceback quotes the failing line, which would leak the hidden test (nbgrader issue #1363);
-* ``a2kit_feedback.html`` — a one-page summary: points per notebook, every failed test with its
-  message, plain-words hints for known failure signatures (see ``SIGNATURES``), and per-class accuracy
-  bars of each submitted model against the reference.
+* ``a2kit_feedback.html`` — a one-page summary: points per notebook, the hand-graded answers'
+  scores and comments (formgrader), every failed test with its message, plain-words hints for known
+  failure signatures (see ``SIGNATURES``), and per-class accuracy bars of each submitted model
+  against the reference.
 
 Per-class accuracies come from the autograded notebooks, not from the student's own claims: a test
 cell that evaluates a submitted checkpoint displays its result as the MIME bundle
@@ -32,6 +33,7 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 
 from autograder.course import Course
+from autograder.formgrade import hand_grades
 
 PER_CLASS_MIME = "application/vnd.a2kit.per-class+json"
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
@@ -104,6 +106,7 @@ class StudentFeedback:
     tests: list[CellResult] = field(default_factory=list)
     per_class: list[PerClass] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    hand: list[dict] = field(default_factory=list)  # autograder.formgrade.hand_grades
 
     @property
     def score(self) -> float:
@@ -158,6 +161,7 @@ def read_student(course: Course, student: str) -> StudentFeedback:
     fb.per_class = [r for r in fb.per_class if not (r.model in seen or seen.add(r.model))]  # first report per model
     _fill_references(fb.per_class)
     fb.hints = hints_for(fb)
+    fb.hand = hand_grades(course, student)
     return fb
 
 
@@ -285,11 +289,15 @@ def render_html(fb: StudentFeedback) -> str:
                       for t in fb.tests if t.failed and t.notebook not in missing)
     hints = "".join(f"<li>{esc(h)}</li>" for h in fb.hints)
     figures = "".join(_figure_html(per_class_figure(r)) for r in fb.per_class)
+    hand = "".join(f"<li><b>{esc(h['notebook'])} / {esc(h['grade_id'])}</b>: "
+                   + (f"{h['score']:g} of {h['max_score']:g}" if h["graded"] else f"not graded yet (of {h['max_score']:g})")
+                   + (f"<blockquote>{esc(h['comment'])}</blockquote>" if h["comment"] else "") + "</li>" for h in fb.hand)
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>A2 feedback: {esc(fb.student)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em;text-align:left}}</style></head>
 <body><h1>A2 feedback for {esc(fb.student)}</h1>
 <p>Autograded points: <b>{fb.score:g} of {fb.max_score:g}</b>. The notebooks' own feedback pages are beside this one.</p>
 <table><tr><th>notebook</th><th>points</th><th>of</th></tr>{rows}</table>
+<h2>Graded by hand</h2><ul>{hand or '<li>Nothing.</li>'}</ul>
 <h2>Tests that did not pass</h2><ul>{failed or '<li>None: well done.</li>'}</ul>
 <h2>Hints</h2><ul>{hints or '<li>No known mistake recognised.</li>'}</ul>
 <h2>Your models, class by class</h2>{figures or '<p>No model evaluated.</p>'}

@@ -16,7 +16,7 @@ from toy_notebooks import WRONG_DOUBLE, write_toy_notebooks
 def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "a2kit"
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("release", "collect", "grade", "feedback", "export", "reference", "demo"):
+    for command in ("release", "collect", "grade", "feedback", "formgrade", "export", "reference", "demo"):
         assert command in out
 
 

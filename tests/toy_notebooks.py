@@ -112,3 +112,28 @@ def graded_toy_course(tmp_path: Path):
 
     shutil.copytree(_graded_toy_template(), tmp_path, dirs_exist_ok=True)
     return Course(tmp_path / "course"), tmp_path / "notebooks"
+
+
+TOY_CLASS = {"solution": 3.0, "wrong": 1.0, "blank": 0.0}  # student: the points each must get
+
+
+def toy_class_inbox(folder: Path) -> tuple[Path, Path]:
+    """A toy class as an LMS download: ``(notebooks, inbox)``, one zip per student of ``TOY_CLASS``."""
+    from autograder.corpus import Case, Edit, build_submission
+    from autograder.course import Course
+
+    folder = Path(folder)
+    notebooks = write_toy_notebooks(folder / "notebooks")
+    staging = Course(folder / "staging")
+    staging.sync_source(notebooks)
+    staging.generate_release()
+    inbox = folder / "inbox"
+    inbox.mkdir()
+    cases = [Case("solution", "", "solution", ["01_toy"]),
+             Case("wrong", "", "solution", ["01_toy"], [Edit("01_toy", "double", WRONG_DOUBLE)]),
+             Case("blank", "", "release", ["01_toy"])]
+    for case in cases:
+        sub = build_submission(case, staging, files_dir=folder / "none", reference_checkpoints=folder / "none")
+        shutil.make_archive(str(inbox / case.name), "zip", sub)
+    shutil.rmtree(folder / "staging")
+    return notebooks, inbox
