@@ -101,8 +101,11 @@ def dask_cluster(workers: int = 2, log_dir: Path | None = None):
 
     def start(name: str, *args: str) -> None:
         log = open(log_dir / f"{name}.log", "w")
+        # The workers import the toy's hidden tests from this folder, as a course's own would be installed.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                                         os.environ.get("PYTHONPATH")]))}
         procs.append(subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL))
+                                      stdin=subprocess.DEVNULL, env=env))
         log.close()
 
     try:

@@ -24,7 +24,7 @@ def test_postgresql_gradebook_release_collect_grade_export(tmp_path, capsys):
         base = ["-q", "--course", str(tmp_path / "course"), "--db", url]
         assert main(base + ["release", "--notebooks", str(notebooks)]) == 0
         assert main(base + ["collect", str(inbox)]) == 0
-        assert main(base + ["grade", "--workers", "1"]) == 0
+        assert main(base + ["grade", "--workers", "1", "--hidden-tests", "toy_hidden_tests"]) == 0
         assert "postgresql+psycopg://" in capsys.readouterr().out
         assert main(base + ["export"]) == 0
         assert main(base + ["feedback"]) == 0
@@ -47,9 +47,10 @@ def test_external_dask_cluster_grades_like_the_local_one(tmp_path):
     assert main(local + ["release", "--notebooks", str(notebooks)]) == 0
     assert main(local + ["collect", str(inbox)]) == 0
     shutil.copytree(tmp_path / "local", tmp_path / "cluster")
-    assert main(local + ["grade"]) == 0  # the default: a LocalCluster of 2 workers
+    assert main(local + ["grade", "--hidden-tests", "toy_hidden_tests"]) == 0  # the default: a LocalCluster of 2 workers
     with dask_cluster(workers=2, log_dir=tmp_path) as address:
-        assert main(["-q", "--course", str(tmp_path / "cluster"), "grade", "--scheduler", address]) == 0
+        assert main(["-q", "--course", str(tmp_path / "cluster"), "grade", "--scheduler", address,
+                     "--hidden-tests", "toy_hidden_tests"]) == 0
     by_local = grades_table(Course(tmp_path / "local"))
     by_cluster = grades_table(Course(tmp_path / "cluster"))
     pd.testing.assert_frame_equal(by_local, by_cluster)
