@@ -49,16 +49,17 @@ def reference_accuracies(ns: dict, folder: Path = CHECKPOINTS) -> dict:
     return {"classes": list(CIFAR10_CLASSES), **out} if out else {}
 
 
-def build(ns: dict) -> dict:
+def reference_outputs(ns: dict) -> dict:
+    """Fixed inputs and the solution's outputs with parameters filled by shape (``cnn_design.npz``)."""
     generator = torch.Generator().manual_seed(SEED)
     two_layer_x = torch.randn(6, 3, 4, 4, generator=generator)
     vanilla_x = torch.randn(3, 3, 32, 32, generator=generator)
-    values = {"cnn_design": {
-        "two_layer_x": two_layer_x.numpy(),
-        "two_layer_out": _outputs(ns["TwoLayerNet"](48, 16, 10), two_layer_x),
-        "vanilla_x": vanilla_x.numpy(),
-        "vanilla_out": _outputs(ns["VanillaCNN"](), vanilla_x),
-    }}
+    return {"two_layer_x": two_layer_x.numpy(), "two_layer_out": _outputs(ns["TwoLayerNet"](48, 16, 10), two_layer_x),
+            "vanilla_x": vanilla_x.numpy(), "vanilla_out": _outputs(ns["VanillaCNN"](), vanilla_x)}
+
+
+def build(ns: dict) -> dict:
+    values = {"cnn_design": reference_outputs(ns)}
     accuracies = reference_accuracies(ns)
     if accuracies:
         values["cnn_design_accuracy"] = accuracies

@@ -74,6 +74,14 @@ class Scored:
         return self.evaluation.accuracy
 
 
+def one_number(value, what: str) -> float:
+    """``value`` (an array from the kernel; a scalar arrives as shape [1]) as one float; Fail otherwise."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.size != 1:
+        raise Fail(f"{what} should be one number, got an array of shape {array.shape}.")
+    return float(array.ravel()[0])
+
+
 def checkpoint_problem(exc: StudentError, name: str) -> str:
     """The student's message for a checkpoint that did not load or a model that did not run."""
     text = str(exc)

@@ -12,7 +12,7 @@ import numpy as np
 from a2lib.checks.models import accuracy_passed, accuracy_problem
 from autograder.harness import Context, Fail, grades
 
-from ._checkpoints import scored_checkpoint, show_per_class, usable
+from ._checkpoints import one_number, scored_checkpoint, show_per_class, usable
 
 NOTEBOOK = "03_cnn_design"
 ACTIVATIONS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU", "Softmax", "LogSoftmax")
@@ -128,7 +128,7 @@ with torch.no_grad():
     if shape != (5, 10):
         raise Fail(f"For 5 images TwoLayerNet should return scores of shape (5, 10), got {shape}.")
     expected = 3072 * 100 + 100 + 100 * 10 + 10
-    n_params = int(got["n_params"])
+    n_params = int(one_number(got["n_params"], "TwoLayerNet's parameter count"))
     if n_params != expected:
         raise Fail(f"TwoLayerNet(3072, 100, 10) should have {expected:,} parameters (two linear layers with biases), "
                    f"yours has {n_params:,}.")
@@ -158,8 +158,9 @@ n_params = sum(p.numel() for p in cnn.parameters())
     shape = tuple(int(d) for d in got["out_shape"])
     if shape != (4, 10):
         raise Fail(f"For 4 images VanillaCNN should return scores of shape (4, 10), got {shape}.")
-    if int(got["n_convs"]) != 1:
-        raise Fail(f"VanillaCNN has exactly one convolution layer, yours has {int(got['n_convs'])}.")
+    n_convs = int(one_number(got["n_convs"], "VanillaCNN's number of convolutions"))
+    if n_convs != 1:
+        raise Fail(f"VanillaCNN has exactly one convolution layer, yours has {n_convs}.")
     s = [int(v) for v in got["settings"]]
     for what, value, want in [("in_channels", s[0], 3), ("out_channels", s[1], 32), ("kernel_size", tuple(s[2:4]), (7, 7)),
                               ("stride", tuple(s[4:6]), (1, 1)), ("padding", tuple(s[6:8]), (0, 0))]:
@@ -167,9 +168,10 @@ n_params = sum(p.numel() for p in cnn.parameters())
             shown = "a string (such as 'same')" if value == (-1, -1) else value
             raise Fail(f"The convolution should have {what}={want}, yours has {what}={shown}.")
     expected = 32 * 3 * 7 * 7 + 32 + 32 * 13 * 13 * 10 + 10
-    if int(got["n_params"]) != expected:
+    n_params = int(one_number(got["n_params"], "VanillaCNN's parameter count"))
+    if n_params != expected:
         raise Fail(f"VanillaCNN should have {expected:,} parameters (conv 3->32 7x7 with bias, linear 5408->10 with "
-                   f"bias), yours has {int(got['n_params']):,}.")
+                   f"bias), yours has {n_params:,}.")
     return "VanillaCNN: shapes, convolution settings and parameter count are right."
 
 
@@ -188,7 +190,7 @@ for mode in ("train", "eval"):
         outs[mode] = model(torch.as_tensor(x))
 out_train, out_eval = outs["train"], outs["eval"]
 """, ["n_params", "out_train", "out_eval"], what="MyModel", x=x)
-    n_params = int(got["n_params"])
+    n_params = int(one_number(got["n_params"], "MyModel's parameter count"))
     if n_params > MY_MODEL_BUDGET:
         raise Fail(f"MyModel has {n_params:,} parameters, more than the 5,000,000 allowed: make it smaller.")
     for mode in ("train", "eval"):

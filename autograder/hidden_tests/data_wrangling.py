@@ -124,6 +124,12 @@ SIGMOID_MESSAGE = (
     "* log(p).")
 
 
+def scalar_or_nan(value) -> float:
+    """One number from the kernel (a scalar arrives as shape [1]); NaN when it is not one number."""
+    array = np.asarray(value, dtype=np.float64)
+    return float(array.ravel()[0]) if array.size == 1 else float("nan")
+
+
 def describe_case(case: dict) -> str:
     return (f"(batch of {len(case['targets'])}, gamma={case['gamma']:g}, "
             f"{'with class weights' if case['weight'] is not None else 'no class weights'})")
@@ -146,6 +152,7 @@ def diagnose_focal(case: dict, got: dict) -> str | None:
         return ("FocalLoss's result has no gradient: compute it with torch operations on the input tensor (no "
                 ".item(), .numpy() or torch.no_grad()), so that training can back-propagate.")
     value, described = float(value.ravel()[0]), describe_case(case)
+    shifted, no_gamma, unweighted = (scalar_or_nan(got[k]) for k in ("shifted", "no_gamma", "unweighted"))
     if close(value, case["loss"], LOSS_ATOL, LOSS_RTOL):
         if close(got["grad"], case["grad"], LOSS_ATOL, LOSS_RTOL * 10):
             return None
@@ -157,9 +164,9 @@ def diagnose_focal(case: dict, got: dict) -> str | None:
     if not np.isfinite(value):
         return (f"FocalLoss returned {value} {described}. Compute log p with torch.log_softmax (or "
                 "F.cross_entropy): log(softmax(x)) overflows for large scores.")
-    if not close(got["shifted"], value, LOSS_ATOL, LOSS_RTOL):
+    if not close(shifted, value, LOSS_ATOL, LOSS_RTOL):
         return SIGMOID_MESSAGE
-    if case["gamma"] > 0 and close(got["no_gamma"], value, LOSS_ATOL, LOSS_RTOL):
+    if case["gamma"] > 0 and close(no_gamma, value, LOSS_ATOL, LOSS_RTOL):
         return (f"Your loss does not change with gamma {described}: the modulating factor (1 - p) ** gamma is "
                 "missing (with gamma > 0 the focal loss must be smaller than the cross-entropy).")
     if case["weight"] is not None:
@@ -168,7 +175,7 @@ def diagnose_focal(case: dict, got: dict) -> str | None:
             return (f"Your batch mean ignores the class weights {described}: divide the sum of the weighted losses by "
                     "the sum of the weights of the targets, sum(w[y_i] * loss_i) / sum(w[y_i]), as "
                     "F.cross_entropy(weight=...) does; .mean() divides by the batch size instead.")
-        if close(value, got["unweighted"], LOSS_ATOL, LOSS_RTOL):
+        if close(value, unweighted, LOSS_ATOL, LOSS_RTOL):
             return f"Your loss ignores the class weights {described}: each image's loss is multiplied by w[target]."
     return None
 
@@ -303,8 +310,7 @@ import torch
 loss = FocalLoss(weight=None, gamma=gamma)(torch.log(torch.tensor([[0.6, 0.3, 0.1]])), torch.tensor([0]))
 value = loss.detach() if isinstance(loss, torch.Tensor) else loss
 """, ["value"], what="FocalLoss", gamma=gamma)
-        value = np.asarray(got["value"], dtype=np.float64)
-        values[gamma] = float(value.ravel()[0]) if value.size == 1 else float("nan")
+        values[gamma] = scalar_or_nan(got["value"])
     return values
 
 
@@ -315,10 +321,10 @@ def focal_loss_hidden(ctx: Context) -> str:
         inputs = {k: case[k] for k in ("logits", "targets", "weight", "gamma")}
         got = ctx.session.run(FOCAL_SNIPPET, FOCAL_OUTPUTS, what="FocalLoss", **inputs)
         problem = diagnose_focal(case, got)
-        value = np.asarray(got["value"], dtype=np.float64).ravel()
-        if problem is None and close(value[0], case["loss"], LOSS_ATOL, LOSS_RTOL):
+        value = scalar_or_nan(got["value"])
+        if problem is None and close(value, case["loss"], LOSS_ATOL, LOSS_RTOL):
             continue
-        raise Fail(problem or diagnose_single_images(single_image_losses(ctx)) or focal_mismatch(case, value[0]))
+        raise Fail(problem or diagnose_single_images(single_image_losses(ctx)) or focal_mismatch(case, value))
     return f"FocalLoss matches the reference values and gradients on {len(cases)} random cases."
 
 
@@ -345,9 +351,9 @@ grad = x.grad if x.grad is not None else torch.zeros(0)
         raise Fail("Adding the same number to all the scores of an image must not change the loss (the softmax "
                    "ignores it); yours changes: is it the sigmoid (one-vs-all) form? This notebook asks for the "
                    "softmax form.")
-    if not bool(got["zero_dim"]):
+    if not bool(np.asarray(got["zero_dim"]).all()):
         raise Fail("FocalLoss must return one number: a 0-dimensional tensor.")
-    plain, weighted, one = (float(np.asarray(got[k], dtype=np.float64)) for k in ("plain", "weighted", "one"))
+    plain, weighted, one = (scalar_or_nan(got[k]) for k in ("plain", "weighted", "one"))
     ce, ce_w = float(F.cross_entropy(x, y)), float(F.cross_entropy(x, y, weight=w))
     if not close(plain, ce, 1e-6, 1e-5):
         raise Fail(f"With gamma = 0 and no weights FocalLoss must equal the cross-entropy {ce:.6f}, got {plain:.6f}.")
