@@ -219,7 +219,7 @@ def test_cheats_and_non_numbers_fail(code, gid, words, folder, real_root):
     namespace = with_code(solution_namespace(NB4), code)
     namespace["AlwaysEqual"] = AlwaysEqual
     verdict = Grader(NB4, folder, real_root, namespace)(gid)
-    assert not verdict.passed and not verdict.grader_error and words in verdict.message, verdict.message
+    assert not verdict.passed and not verdict.grader_error and words.lower() in verdict.message.lower(), verdict.message
 
 
 NOISY_LOSS = '''

@@ -398,9 +398,12 @@ def behaviour_per_class(session) -> pd.Series:
     weights = reweight_reference(counts, BEHAVIOUR["beta"]).astype(np.float32)
     logits = session.run(BEHAVIOUR_SNIPPET, ["logits"], what="training with your FocalLoss", weights=weights,
                          gamma=BEHAVIOUR["gamma"], settings=dict(BEHAVIOUR), images=images)["logits"]
-    if logits.shape != (len(labels), 10) or not np.isfinite(logits).all():
-        raise Fail(f"Trained with your FocalLoss, the small network gives {'NaN or infinite scores' if logits.shape == (len(labels), 10) else f'scores of shape {logits.shape}'}: "
-                   "the loss diverges or breaks the training.")
+    if logits.shape != (len(labels), 10):
+        raise Fail(f"Trained with your FocalLoss, the small network gives scores of shape {logits.shape} for "
+                   f"{len(labels)} images instead of ({len(labels)}, 10).")
+    if not np.isfinite(logits).all():
+        raise Fail("Trained with your FocalLoss, the small network gives NaN or infinite scores: the loss diverges "
+                   "(check log p: use torch.log_softmax) or breaks the training.")
     confusion = confusion_from_predictions(labels, logits.argmax(1), list(CIFAR10_CLASSES))
     return per_class_from_confusion(confusion)
 
