@@ -68,14 +68,28 @@ def folder(tmp_path_factory) -> Path:
     return submission_folder(tmp_path_factory.mktemp("graded"))
 
 
+class SolutionVerdicts:
+    """Every hidden test of a notebook on the solution (graded on first use), and its scored checkpoints."""
+
+    def __init__(self, folder: Path, data_root: Path):
+        self.folder, self.data_root, self.graded = folder, data_root, {}
+
+    def grade(self, stem: str) -> Grader:
+        if stem not in self.graded:
+            grader = Grader(stem, self.folder, self.data_root)
+            self.graded[stem] = (grader.all(), grader.cache)
+        return self.graded[stem]
+
+    def verdicts(self, stem: str) -> dict:
+        return self.grade(stem)[0]
+
+    def cache(self, stem: str) -> dict:
+        return self.grade(stem)[1]
+
+
 @pytest.fixture(scope="module")
-def solution_verdicts(folder, real_root) -> dict:
-    """Every hidden test of both notebooks on the solution, and the caches of their scored checkpoints."""
-    verdicts, caches = {}, {}
-    for stem in (NB3, NB4):
-        grader = Grader(stem, folder, real_root)
-        verdicts[stem], caches[stem] = grader.all(), grader.cache
-    return {"verdicts": verdicts, "caches": caches}
+def solution(folder, real_root) -> SolutionVerdicts:
+    return SolutionVerdicts(folder, real_root)
 
 
 # -- the solution ----------------------------------------------------------------------------------
@@ -92,24 +106,24 @@ def test_every_graded_test_cell_has_a_hidden_test():
 
 
 @pytest.mark.parametrize("stem", [NB3, NB4])
-def test_the_solution_passes_every_hidden_test(stem, solution_verdicts):
-    failed = {gid: (v.message or v.grader_error) for gid, v in solution_verdicts["verdicts"][stem].items() if not v.passed}
+def test_the_solution_passes_every_hidden_test(stem, solution):
+    failed = {gid: (v.message or v.grader_error) for gid, v in solution.verdicts(stem).items() if not v.passed}
     assert not failed
-    assert not any(v.flags for v in solution_verdicts["verdicts"][stem].values())
+    assert not any(v.flags for v in solution.verdicts(stem).values())
 
 
-def test_graded_models_show_the_reference_beside_theirs(solution_verdicts):
+def test_graded_models_show_the_reference_beside_theirs(solution):
     """The per-class table has a reference column, and the feedback page's bundle a reference to draw."""
     for stem, gid, model in ((NB3, "test_my_model_050", "MyModel"), (NB3, "test_two_layer_accuracy", "TwoLayerNet"),
                              (NB4, "test_cbfocal_rare_classes", "ResNet-32/CB-Focal")):
-        verdict = solution_verdicts["verdicts"][stem][gid]
+        verdict = solution.verdicts(stem)[gid]
         assert "reference" in "\n".join(verdict.lines), gid
         bundle = verdict.displays[0][PER_CLASS_MIME]
         assert bundle["model"] == model and set(bundle["reference"]) == set(bundle["per_class"]), gid
         result = PerClass(bundle["model"], bundle["per_class"], bundle["reference"])
         labels = [t.get_text() for t in per_class_figure(result).axes[0].get_legend().get_texts()]
         assert labels == ["yours", "reference"]
-    assert not solution_verdicts["verdicts"][NB3]["test_my_model_060"].displays  # one table per model
+    assert not solution.verdicts(NB3)["test_my_model_060"].displays  # one table per model
 
 
 def test_feedback_fills_a_missing_reference_from_the_reference_files():
@@ -141,7 +155,7 @@ def defined_names(source: str) -> set[str]:
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
-def test_each_typical_mistake_fails_exactly_its_tests(path, solution_verdicts, tmp_path, real_root):
+def test_each_typical_mistake_fails_exactly_its_tests(path, solution, tmp_path, real_root):
     case = Case.from_yaml(path)
     (stem,) = case.notebooks
     namespace, edited = solution_namespace(stem), set()
@@ -151,7 +165,7 @@ def test_each_typical_mistake_fails_exactly_its_tests(path, solution_verdicts, t
     folder = submission_folder(tmp_path)
     apply_files(folder, case.files)
     # Checkpoints the case changes neither (class nor file) keep the solution's scores: one scoring per session.
-    cache = {key: value for key, value in solution_verdicts["caches"][stem].items()
+    cache = {key: value for key, value in solution.cache(stem).items()
              if not any(name in key[1] for name in edited) and key[2] not in case.files}
     verdicts = Grader(stem, folder, real_root, namespace, cache).all()
     expected_failures = {gid for gid, points in case.expect.get(stem, {}).items() if points == 0}
