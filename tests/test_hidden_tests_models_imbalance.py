@@ -276,7 +276,7 @@ def test_focal_cases_have_finite_float32_gradients_for_any_student():
     from autograder.hidden_tests.data_wrangling import focal_cases
 
     solution = solution_namespace(NB4)["FocalLoss"]
-    for student in range(20):
+    for student in range(6):
         for case in focal_cases(np.random.default_rng(student)):
             x = torch.tensor(case["logits"], requires_grad=True)
             w = None if case["weight"] is None else torch.as_tensor(case["weight"])
