@@ -114,10 +114,11 @@ def test_the_solution_passes_every_hidden_test(stem, solution):
 
 def test_graded_models_show_the_reference_beside_theirs(solution):
     """The per-class table has a reference column, and the feedback page's bundle a reference to draw."""
-    for stem, gid, model in ((NB3, "test_my_model_050", "MyModel"), (NB3, "test_two_layer_accuracy", "TwoLayerNet"),
-                             (NB4, "test_cbfocal_rare_classes", "ResNet-32/CB-Focal")):
+    for stem, gid, model, column in ((NB3, "test_my_model_050", "MyModel", "accuracy  reference"),
+                                     (NB3, "test_two_layer_accuracy", "TwoLayerNet", "accuracy  reference"),
+                                     (NB4, "test_cbfocal_rare_classes", "ResNet-32/CB-Focal", "yours  CB-Focal reference")):
         verdict = solution.verdicts(stem)[gid]
-        assert "reference" in "\n".join(verdict.lines), gid
+        assert column in "\n".join(verdict.lines), gid
         bundle = verdict.displays[0][PER_CLASS_MIME]
         assert bundle["model"] == model and set(bundle["reference"]) == set(bundle["per_class"]), gid
         result = PerClass(bundle["model"], bundle["per_class"], bundle["reference"])

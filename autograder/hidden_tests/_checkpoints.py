@@ -176,10 +176,12 @@ def reference_per_class(name: str, n_images: int | None = None) -> pd.Series | N
     return pd.Series(measured["per_class"], index=values["classes"], name="reference")
 
 
-def show_per_class(ctx: Context, scored: Scored, table: pd.DataFrame | None = None, digits: int = 4) -> pd.Series | None:
+def show_per_class(ctx: Context, scored: Scored, table: pd.DataFrame | None = None, digits: int = 4,
+                   label: str = "reference") -> pd.Series | None:
     """Print the per-class table beside the reference's, and display it for the feedback page's bars.
 
-    ``table``: the table to print (default: :func:`per_class_report`). Returns the reference per-class accuracy.
+    ``table``: the table to print (default: :func:`per_class_report`), to which the reference model's
+    column is added as ``label``. Returns the reference per-class accuracy.
     """
     from autograder.feedback import per_class_output
 
@@ -187,7 +189,7 @@ def show_per_class(ctx: Context, scored: Scored, table: pd.DataFrame | None = No
     if table is None:
         table = per_class_report(scored.evaluation, reference)
     elif reference is not None:
-        table["reference"] = reference.reindex(table.index)
+        table[label] = reference.reindex(table.index)
     ctx.print(f"{scored.name} from {scored.checkpoint} on {test_set_words(scored.n_images)}:")
     ctx.print(format_table(table, digits))
     ctx.display(per_class_output(scored.name, scored.evaluation.per_class, reference))

@@ -414,7 +414,7 @@ def focal_behaviour_hidden(ctx: Context) -> str:
     yours = behaviour_per_class(ctx.session)
     table = pd.DataFrame({"training images": np.asarray(ref["counts"]).astype(int),
                           "reference loss": np.asarray(ref["per_class"], dtype=np.float64),
-                          "your loss": yours.values}, index=yours.index)
+                          "your loss": yours.values}, index=pd.Index(yours.index, name="class"))
     table["difference"] = (table["your loss"] - table["reference loss"]).abs()
     ctx.print(format_table(table, 3))
     worst = table["difference"].idxmax()
@@ -450,7 +450,7 @@ def cbfocal_rare_classes(ctx: Context) -> str:
     if ce is None:
         raise RuntimeError(f"no cross-entropy reference for {scored.n_images} test images: run `a2kit reference`")
     table = pd.DataFrame({"training images": LT_COUNTS, "cross-entropy reference": ce, "yours": evaluation.per_class})
-    show_per_class(ctx, scored, table, digits=3)
+    show_per_class(ctx, scored, table, digits=3, label="CB-Focal reference")
     problem, passed = rare_classes_problem(evaluation.per_class, ce, LT_COUNTS, scored.checkpoint, scored.n_images)
     if problem:
         raise Fail(problem)
