@@ -209,7 +209,7 @@ def rare_classes_problem(yours: pd.Series, reference: pd.Series, cls_num_list, c
     if mine > theirs:
         return None, passed
     return (f"On the {k} rarest classes ({', '.join(rare)}) {checkpoint} reaches {mine:.3f} on average on "
-            f"{test_set_words(n_images)[4:]}, not more than the cross-entropy reference's {theirs:.3f}. Train the "
+            f"{test_set_words(n_images)}, not more than the cross-entropy reference's {theirs:.3f}. Train the "
             "class-balanced focal loss with the full schedule (and check beta and gamma in "
             "configs/resnet32_cbfocal.yaml)."), passed
 
