@@ -189,3 +189,62 @@ def fill_parameters(model: nn.Module, seed: int = 0) -> nn.Module:
             p.copy_((torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * bound)
     return model
 
+
+
+# -- the test cells' checks, as pure functions of numbers (the grader calls them too) ----------------
+def _close_to(value, target, atol: float, rtol: float = 1e-5) -> bool:
+    value = np.asarray(value, dtype=np.float64)
+    return value.shape == np.shape(target) and bool(np.allclose(value, target, rtol=rtol, atol=atol))
+
+
+def two_layer_net_problem(out_shape, n_params: int, hand) -> str | None:
+    """TwoLayerNet(3072, 100, 10)'s output shape for 5 images and parameter count, and the scores [1, 2] of
+    TwoLayerNet(4, 3, 2) with zero weights and biases except output weights of 1 (hand-checked: 1.5 each)."""
+    if tuple(int(d) for d in out_shape) != (5, 10):
+        return f"For 5 images TwoLayerNet should return scores of shape (5, 10), got {tuple(int(d) for d in out_shape)}."
+    expected = 3072 * 100 + 100 + 100 * 10 + 10
+    if int(n_params) != expected:
+        return (f"TwoLayerNet(3072, 100, 10) should have {expected:,} parameters (two linear layers with biases), "
+                f"yours has {int(n_params):,}.")
+    if not _close_to(hand, np.full((1, 2), 1.5), atol=1e-8):
+        return (f"With zero first-layer weights each hidden unit should be sigmoid(0) = 0.5 and each score 3 * 0.5 = "
+                f"1.5, got {np.asarray(hand, dtype=np.float64).tolist()}. Is the hidden activation a sigmoid (not a "
+                "ReLU, which gives 0), and no softmax at the end?")
+    return None
+
+
+VANILLA_CONV = {"in_channels": 3, "out_channels": 32, "kernel_size": (7, 7), "stride": (1, 1), "padding": (0, 0)}
+
+
+def vanilla_cnn_problem(out_shape, conv_settings: list[dict], n_params: int) -> str | None:
+    """VanillaCNN's output shape for 4 images, its convolutions' settings (one dict per Conv2d, keys of
+    :data:`VANILLA_CONV`) and its parameter count."""
+    if tuple(int(d) for d in out_shape) != (4, 10):
+        return f"For 4 images VanillaCNN should return scores of shape (4, 10), got {tuple(int(d) for d in out_shape)}."
+    if len(conv_settings) != 1:
+        return f"VanillaCNN has exactly one convolution layer, yours has {len(conv_settings)}."
+    for what, want in VANILLA_CONV.items():
+        got = conv_settings[0][what]
+        if got != want:
+            return f"The convolution should have {what}={want}, yours has {what}={got}."
+    expected = 32 * 3 * 7 * 7 + 32 + 32 * 13 * 13 * 10 + 10
+    if int(n_params) != expected:
+        return (f"VanillaCNN should have {expected:,} parameters (conv 3->32 7x7 with bias, linear 5408->10 with bias), "
+                f"yours has {int(n_params):,}.")
+    return None
+
+
+MY_MODEL_BUDGET = 5_000_000
+
+
+def my_model_problem(n_params: int, outputs: dict) -> str | None:
+    """MyModel's parameter budget, and its scores for 4 images in each mode (``{"train": [4, 10], "eval": ...}``)."""
+    if int(n_params) > MY_MODEL_BUDGET:
+        return f"MyModel has {int(n_params):,} parameters, more than the 5,000,000 allowed: make it smaller."
+    for mode, out in outputs.items():
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape != (4, 10):
+            return f"In {mode}() mode MyModel should return scores of shape (4, 10), got {out.shape}."
+        if not np.isfinite(out).all():
+            return f"MyModel returns NaN or infinite scores in {mode}() mode."
+    return None

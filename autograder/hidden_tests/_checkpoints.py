@@ -74,6 +74,12 @@ class Scored:
         return self.evaluation.accuracy
 
 
+def fail_on(problem: str | None) -> None:
+    """Fail with a message builder's ``problem``, if any."""
+    if problem:
+        raise Fail(problem)
+
+
 def one_number(value, what: str) -> float:
     """``value`` (an array from the kernel; a scalar arrives as shape [1]) as one float; Fail otherwise."""
     array = np.asarray(value, dtype=np.float64)

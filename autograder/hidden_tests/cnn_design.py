@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from a2lib.checks.models import accuracy_passed, accuracy_problem
+from a2lib.checks.models import (accuracy_passed, accuracy_problem, my_model_problem, two_layer_net_problem,
+                                 vanilla_cnn_problem)
 from autograder.harness import Context, Fail, grades
 
-from ._checkpoints import one_number, scored_checkpoint, show_per_class, usable
+from ._checkpoints import fail_on, one_number, scored_checkpoint, show_per_class, usable
 
 NOTEBOOK = "03_cnn_design"
 ACTIVATIONS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU", "Softmax", "LogSoftmax")
@@ -23,7 +24,6 @@ TWO_LAYER = {"build": "TwoLayerNet(48, 16, 10)", "name": "TwoLayerNet(48, 16, 10
 VANILLA = {"build": "VanillaCNN()", "name": "VanillaCNN", "input": "vanilla_x", "output": "vanilla_out",
            "shapes": [(32, 3, 7, 7), (32,), (10, 5408), (10,)],
            "spec": "conv(3 -> 32, 7x7, stride 1, no padding), ReLU, max-pool 2x2 stride 2, linear(5408 -> 10)"}
-MY_MODEL_BUDGET = 5_000_000
 TIERS = {"test_my_model_050": 0.50, "test_my_model_060": 0.60, "test_my_model_070": 0.70, "test_my_model_bonus": 0.80}
 
 
@@ -116,63 +116,45 @@ def two_layer_net(ctx: Context) -> str:
     got = ctx.session.run("""
 import torch
 net = TwoLayerNet(3 * 32 * 32, 100, 10)
-out_shape = list(net(torch.zeros(5, 3, 32, 32)).shape)
-n_params = sum(p.numel() for p in net.parameters())
 small = TwoLayerNet(4, 3, 2)
 with torch.no_grad():
+    out_shape = list(net(torch.zeros(5, 3, 32, 32)).shape)
     for p in small.parameters():
         p.fill_(1.0 if tuple(p.shape) == (2, 3) else 0.0)
     hand = small(torch.zeros(1, 1, 2, 2))
+n_params = sum(p.numel() for p in net.parameters())
 """, ["out_shape", "n_params", "hand"], what="TwoLayerNet")
-    shape = tuple(int(d) for d in got["out_shape"])
-    if shape != (5, 10):
-        raise Fail(f"For 5 images TwoLayerNet should return scores of shape (5, 10), got {shape}.")
-    expected = 3072 * 100 + 100 + 100 * 10 + 10
-    n_params = int(one_number(got["n_params"], "TwoLayerNet's parameter count"))
-    if n_params != expected:
-        raise Fail(f"TwoLayerNet(3072, 100, 10) should have {expected:,} parameters (two linear layers with biases), "
-                   f"yours has {n_params:,}.")
-    hand = np.asarray(got["hand"], dtype=np.float64)
-    if hand.shape != (1, 2) or not np.allclose(hand, 1.5, rtol=1e-5, atol=1e-8):
-        raise Fail(f"With zero first-layer weights each hidden unit should be sigmoid(0) = 0.5 and each score "
-                   f"3 * 0.5 = 1.5, got {hand.tolist()}. Is the hidden activation a sigmoid (not a ReLU, which gives "
-                   "0), and no softmax at the end?")
+    fail_on(two_layer_net_problem(got["out_shape"], one_number(got["n_params"], "TwoLayerNet's parameter count"),
+                                  got["hand"]))
     return "TwoLayerNet: shapes, parameter count and the hand-checked case are right."
 
 
 @grades(NOTEBOOK, "test_vanilla_cnn")
 def vanilla_cnn(ctx: Context) -> str:
-    """Output shape, the one convolution's settings and the parameter count of the test cell."""
+    """Output shape, the convolutions' settings and the parameter count of the test cell."""
     got = ctx.session.run("""
+import numpy as np
 import torch
 from torch import nn
 cnn = VanillaCNN()
-out_shape = list(cnn(torch.zeros(4, 3, 32, 32)).shape)
-convs = [m for m in cnn.modules() if isinstance(m, nn.Conv2d)]
-n_convs = len(convs)
+with torch.no_grad():
+    out_shape = list(cnn(torch.zeros(4, 3, 32, 32)).shape)
 pair = lambda v: list(v) if isinstance(v, tuple) else [-1, -1]   # padding may be a string ("same")
-settings = [convs[0].in_channels, convs[0].out_channels, *pair(convs[0].kernel_size), *pair(convs[0].stride),
-            *pair(convs[0].padding)] if convs else []
+settings = np.array([[m.in_channels, m.out_channels, *pair(m.kernel_size), *pair(m.stride), *pair(m.padding)]
+                     for m in cnn.modules() if isinstance(m, nn.Conv2d)], dtype=np.int64).reshape(-1, 8)
 n_params = sum(p.numel() for p in cnn.parameters())
-""", ["out_shape", "n_convs", "settings", "n_params"], what="VanillaCNN")
-    shape = tuple(int(d) for d in got["out_shape"])
-    if shape != (4, 10):
-        raise Fail(f"For 4 images VanillaCNN should return scores of shape (4, 10), got {shape}.")
-    n_convs = int(one_number(got["n_convs"], "VanillaCNN's number of convolutions"))
-    if n_convs != 1:
-        raise Fail(f"VanillaCNN has exactly one convolution layer, yours has {n_convs}.")
-    s = [int(v) for v in got["settings"]]
-    for what, value, want in [("in_channels", s[0], 3), ("out_channels", s[1], 32), ("kernel_size", tuple(s[2:4]), (7, 7)),
-                              ("stride", tuple(s[4:6]), (1, 1)), ("padding", tuple(s[6:8]), (0, 0))]:
-        if value != want:
-            shown = "a string (such as 'same')" if value == (-1, -1) else value
-            raise Fail(f"The convolution should have {what}={want}, yours has {what}={shown}.")
-    expected = 32 * 3 * 7 * 7 + 32 + 32 * 13 * 13 * 10 + 10
-    n_params = int(one_number(got["n_params"], "VanillaCNN's parameter count"))
-    if n_params != expected:
-        raise Fail(f"VanillaCNN should have {expected:,} parameters (conv 3->32 7x7 with bias, linear 5408->10 with "
-                   f"bias), yours has {n_params:,}.")
+""", ["out_shape", "settings", "n_params"], what="VanillaCNN")
+    convs = [conv_settings(row) for row in np.asarray(got["settings"]).reshape(-1, 8)]
+    fail_on(vanilla_cnn_problem(got["out_shape"], convs, one_number(got["n_params"], "VanillaCNN's parameter count")))
     return "VanillaCNN: shapes, convolution settings and parameter count are right."
+
+
+def conv_settings(row) -> dict:
+    """A Conv2d's settings from the kernel's 8 numbers (-1, -1: a padding given as a string)."""
+    def pair(a, b):
+        return (int(a), int(b)) if a >= 0 else "a string (such as 'same')"
+    return {"in_channels": int(row[0]), "out_channels": int(row[1]), "kernel_size": pair(*row[2:4]),
+            "stride": pair(*row[4:6]), "padding": pair(*row[6:8])}
 
 
 @grades(NOTEBOOK, "test_my_model")
@@ -191,14 +173,7 @@ for mode in ("train", "eval"):
 out_train, out_eval = outs["train"], outs["eval"]
 """, ["n_params", "out_train", "out_eval"], what="MyModel", x=x)
     n_params = int(one_number(got["n_params"], "MyModel's parameter count"))
-    if n_params > MY_MODEL_BUDGET:
-        raise Fail(f"MyModel has {n_params:,} parameters, more than the 5,000,000 allowed: make it smaller.")
-    for mode in ("train", "eval"):
-        out = got[f"out_{mode}"]
-        if tuple(out.shape) != (4, 10):
-            raise Fail(f"In {mode}() mode MyModel should return scores of shape (4, 10), got {tuple(out.shape)}.")
-        if not np.isfinite(out).all():
-            raise Fail(f"MyModel returns NaN or infinite scores in {mode}() mode.")
+    fail_on(my_model_problem(n_params, {"train": got["out_train"], "eval": got["out_eval"]}))
     return f"MyModel: {n_params:,} parameters (budget 5,000,000), output shapes right in train and eval mode."
 
 

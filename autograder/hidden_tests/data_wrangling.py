@@ -13,14 +13,15 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from a2lib.checks.imbalance import (BEHAVIOUR, RARE_CLASSES, behaviour_data, long_tail_effect_problem,
-                                    long_tail_table, noisy_synthetic_images, rare_classes)
+from a2lib.checks.imbalance import (BEHAVIOUR, RARE_CLASSES, behaviour_data, focal_small_cases_problem,
+                                    long_tail_effect_problem, long_tail_table, noisy_synthetic_images, rare_classes,
+                                    reweight_by_hand_problem)
 from a2lib.checks.models import format_table, test_set_words
 from a2lib.data import CIFAR10_CLASSES, long_tail_counts
 from a2lib.evaluate import confusion_from_predictions, per_class_from_confusion
 from autograder.harness import Context, Fail, grades
 
-from ._checkpoints import reference_per_class, scored_checkpoint, show_per_class, usable
+from ._checkpoints import fail_on, reference_per_class, scored_checkpoint, show_per_class, usable
 
 NOTEBOOK = "04_data_wrangling"
 WEIGHT_ATOL, WEIGHT_RTOL = 1e-6, 1e-4  # class weights: float32 arithmetic of a correct formula stays far below this
@@ -223,20 +224,7 @@ w = reweight([1, 2], 0.5)
 w0 = reweight([10, 100, 1000], 0.0)
 w1 = reweight([100, 10], 0.999999)
 """, ["w", "w0", "w1"], what="reweight")
-    w, w0, w1 = (np.asarray(got[k], dtype=np.float64) for k in ("w", "w0", "w1"))
-    if w.shape != (2,):
-        raise Fail(f"reweight([1, 2], 0.5) should return 2 weights, got shape {tuple(w.shape)}.")
-    if not abs(float(w.sum()) - 2) < 1e-5:
-        raise Fail(f"The weights must sum to the number of classes (2): reweight([1, 2], 0.5) sums to "
-                   f"{float(w.sum()):.4f}. Normalize them: w * C / w.sum().")
-    if not np.allclose(w, [1.2, 0.8], rtol=1e-5, atol=1e-5):
-        raise Fail(f"reweight([1, 2], 0.5) should be [1.2, 0.8] (E_1 = 1, E_2 = 1.5, w = 1 / E_n, normalized), "
-                   f"got {w.tolist()}.")
-    if w0.shape != (3,) or not np.allclose(w0, 1.0, rtol=1e-5, atol=1e-5):
-        raise Fail(f"With beta = 0 every effective number is 1, so every weight is 1; got {w0.tolist()}.")
-    if w1.shape != (2,) or not np.allclose(w1, [2 / 11, 20 / 11], rtol=1e-5, atol=1e-3):
-        raise Fail(f"As beta -> 1 the weights tend to the inverse frequencies 1/n, normalized: [{2/11:.4f}, "
-                   f"{20/11:.4f}] for counts [100, 10]; got {[round(v, 4) for v in w1.tolist()]}.")
+    fail_on(reweight_by_hand_problem(got["w"], got["w0"], got["w1"]))
     return "reweight: the hand-checked cases are right."
 
 
@@ -330,7 +318,7 @@ def focal_loss_hidden(ctx: Context) -> str:
 
 @grades(NOTEBOOK, "test_focal_loss")
 def focal_loss_small_cases(ctx: Context) -> str:
-    """The test cell's small cases, against PyTorch and by hand (computed here)."""
+    """The test cell's small cases; the cross-entropies they are compared with are computed here."""
     torch.manual_seed(0)
     x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 3, 1])
     w = torch.tensor([0.5, 1.0, 1.5, 2.0])
@@ -347,28 +335,7 @@ FocalLoss(weight=w, gamma=2.0)(x, y).backward()
 grad = x.grad if x.grad is not None else torch.zeros(0)
 """, ["shifted", "unshifted", "plain", "zero_dim", "weighted", "one", "grad"], what="FocalLoss",
         x=x.numpy(), y=y.numpy(), w=w.numpy())
-    if not close(got["shifted"], got["unshifted"], 1e-6, 1e-5):
-        raise Fail("Adding the same number to all the scores of an image must not change the loss (the softmax "
-                   "ignores it); yours changes: is it the sigmoid (one-vs-all) form? This notebook asks for the "
-                   "softmax form.")
-    if not bool(np.asarray(got["zero_dim"]).all()):
-        raise Fail("FocalLoss must return one number: a 0-dimensional tensor.")
-    plain, weighted, one = (scalar_or_nan(got[k]) for k in ("plain", "weighted", "one"))
-    ce, ce_w = float(F.cross_entropy(x, y)), float(F.cross_entropy(x, y, weight=w))
-    if not close(plain, ce, 1e-6, 1e-5):
-        raise Fail(f"With gamma = 0 and no weights FocalLoss must equal the cross-entropy {ce:.6f}, got {plain:.6f}.")
-    if not close(weighted, ce_w, 1e-6, 1e-5):
-        raise Fail(f"With gamma = 0 and class weights FocalLoss must equal F.cross_entropy(x, y, weight=w) = "
-                   f"{ce_w:.6f}, got {weighted:.6f}. The mean is weighted: sum_i w[y_i] * loss_i / sum_i w[y_i] (not "
-                   "divided by the batch size).")
-    expected = 0.2 ** 2 * -np.log(0.8)
-    if not abs(one - expected) < 1e-6:
-        raise Fail(f"For one image with p = 0.8 and gamma = 2 the loss is (1 - 0.8)^2 * -log(0.8) = {expected:.6f}, "
-                   f"got {one:.6f}. The factor (1 - p)^gamma, with p the probability of the true class, multiplies "
-                   "-log(p).")
-    grad = np.asarray(got["grad"], dtype=np.float64)
-    if grad.shape != (6, 4) or not np.isfinite(grad).all() or not np.abs(grad).sum() > 0:
-        raise Fail("FocalLoss gives no usable gradient: compute it with torch operations on the input.")
+    fail_on(focal_small_cases_problem(got, float(F.cross_entropy(x, y)), float(F.cross_entropy(x, y, weight=w))))
     return "FocalLoss: the small cases are right."
 
 
