@@ -25,7 +25,7 @@ from torch import nn
 
 from ..mode import fast_mode, grading, seed_everything
 from . import models
-from .models import checkpoint_evaluation, format_table, grading_test_set
+from .models import checkpoint_evaluation, close, format_table, grading_test_set
 
 RARE_CLASSES = 3            # "the rarest classes" of the graded comparison
 
@@ -173,11 +173,6 @@ def check_long_tail_effect(model: nn.Module, checkpoint: str | Path, cls_num_lis
 
 
 # -- the test cells' checks, as pure functions of numbers (the grader calls them too) ----------------
-def _close(value, target, atol: float, rtol: float = 1e-5) -> bool:
-    value = np.asarray(value, dtype=np.float64)
-    return value.shape == np.shape(target) and bool(np.allclose(value, target, rtol=rtol, atol=atol))
-
-
 def reweight_by_hand_problem(w, w0, w1) -> str | None:
     """The hand-checked cases: ``w = reweight([1, 2], 0.5)``, ``w0 = reweight([10, 100, 1000], 0.0)``,
     ``w1 = reweight([100, 10], 0.999999)`` (arrays [2], [3], [2])."""
@@ -187,11 +182,11 @@ def reweight_by_hand_problem(w, w0, w1) -> str | None:
     if not abs(float(w.sum()) - 2) < 1e-5:
         return (f"The weights must sum to the number of classes (2): reweight([1, 2], 0.5) sums to {float(w.sum()):.4f}. "
                 "Normalize them: w * C / w.sum().")
-    if not _close(w, [1.2, 0.8], atol=1e-5):
+    if not close(w, [1.2, 0.8], atol=1e-5):
         return f"reweight([1, 2], 0.5) should be [1.2, 0.8] (E_1 = 1, E_2 = 1.5, w = 1 / E_n, normalized), got {w.tolist()}."
-    if not _close(w0, np.ones(3), atol=1e-5):
+    if not close(w0, np.ones(3), atol=1e-5):
         return f"With beta = 0 every effective number is 1, so every weight is 1; got {w0.tolist()}."
-    if not _close(w1, [2 / 11, 20 / 11], atol=1e-3):
+    if not close(w1, [2 / 11, 20 / 11], atol=1e-3):
         return (f"As beta -> 1 the weights tend to the inverse frequencies 1/n, normalized: [{2/11:.4f}, {20/11:.4f}] for "
                 f"counts [100, 10]; got {[round(v, 4) for v in w1.ravel().tolist()]}.")
     return None
@@ -205,16 +200,16 @@ def focal_small_cases_problem(got: dict, ce: float, ce_weighted: float) -> str |
     the loss of one image with p = 0.8, gamma = 2; ``grad``: the gradient [6, 4] of FocalLoss(w, 2) w.r.t. x.
     ``ce``, ``ce_weighted``: F.cross_entropy(x, y) without and with the weights.
     """
-    if not _close(got["shifted"], np.asarray(got["unshifted"], dtype=np.float64), atol=1e-6):
+    if not close(got["shifted"], np.asarray(got["unshifted"], dtype=np.float64), atol=1e-6):
         return ("Adding the same number to all the scores of an image must not change the loss (the softmax ignores "
                 "it); yours changes: is it the sigmoid (one-vs-all) form? This notebook asks for the softmax form.")
     if not bool(np.all(got["zero_dim"])):
         return "FocalLoss must return one number: a 0-dimensional tensor."
     plain, weighted, one = (np.asarray(got[k], dtype=np.float64) for k in ("plain", "weighted", "one"))
     plain, weighted, one = (float(v.ravel()[0]) if v.size == 1 else float("nan") for v in (plain, weighted, one))
-    if not _close(plain, ce, atol=1e-6):
+    if not close(plain, ce, atol=1e-6):
         return f"With gamma = 0 and no weights FocalLoss must equal the cross-entropy {ce:.6f}, got {plain:.6f}."
-    if not _close(weighted, ce_weighted, atol=1e-6):
+    if not close(weighted, ce_weighted, atol=1e-6):
         return (f"With gamma = 0 and class weights FocalLoss must equal F.cross_entropy(x, y, weight=w) = {ce_weighted:.6f}, "
                 f"got {weighted:.6f}. The mean is weighted: sum_i w[y_i] * loss_i / sum_i w[y_i] (not divided by the "
                 "batch size).")

@@ -192,9 +192,11 @@ def fill_parameters(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 # -- the test cells' checks, as pure functions of numbers (the grader calls them too) ----------------
-def _close_to(value, target, atol: float, rtol: float = 1e-5) -> bool:
-    value = np.asarray(value, dtype=np.float64)
-    return value.shape == np.shape(target) and bool(np.allclose(value, target, rtol=rtol, atol=atol))
+def close(value, target, atol: float, rtol: float = 1e-5) -> bool:
+    """Same shape, finite and within ``atol + rtol * |target|`` (torch.allclose's rule) everywhere."""
+    value, target = np.asarray(value, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    return (value.shape == target.shape and bool(np.all(np.isfinite(value)))
+            and bool(np.allclose(value, target, rtol=rtol, atol=atol)))
 
 
 def two_layer_net_problem(out_shape, n_params: int, hand) -> str | None:
@@ -206,7 +208,7 @@ def two_layer_net_problem(out_shape, n_params: int, hand) -> str | None:
     if int(n_params) != expected:
         return (f"TwoLayerNet(3072, 100, 10) should have {expected:,} parameters (two linear layers with biases), "
                 f"yours has {int(n_params):,}.")
-    if not _close_to(hand, np.full((1, 2), 1.5), atol=1e-8):
+    if not close(hand, np.full((1, 2), 1.5), atol=1e-8):
         return (f"With zero first-layer weights each hidden unit should be sigmoid(0) = 0.5 and each score 3 * 0.5 = "
                 f"1.5, got {np.asarray(hand, dtype=np.float64).tolist()}. Is the hidden activation a sigmoid (not a "
                 "ReLU, which gives 0), and no softmax at the end?")

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from a2lib.checks.imbalance import (BEHAVIOUR, RARE_CLASSES, behaviour_data, focal_small_cases_problem,
                                     long_tail_effect_problem, long_tail_table, noisy_synthetic_images, rare_classes,
                                     reweight_by_hand_problem)
-from a2lib.checks.models import format_table, test_set_words
+from a2lib.checks.models import close, format_table, test_set_words
 from a2lib.data import CIFAR10_CLASSES, long_tail_counts
 from a2lib.evaluate import confusion_from_predictions, per_class_from_confusion
 from autograder.harness import Context, Fail, grades
@@ -53,12 +53,6 @@ def focal_reference(logits, targets, weight, gamma: float) -> tuple[float, np.nd
 
 
 # -- message builders (pure functions of numbers) --------------------------------------------------
-def close(a, b, atol: float, rtol: float) -> bool:
-    """Same shape, finite and allclose."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and bool(np.allclose(a, b, atol=atol, rtol=rtol))
-
-
 def normalized(w: np.ndarray) -> np.ndarray:
     return w / w.sum() * len(w)
 
