@@ -13,8 +13,9 @@ For each graded student, ``feedback/<student>/a2/`` receives:
 Per-class accuracies come from the autograded notebooks, not from the student's own claims: a test
 cell that evaluates a submitted checkpoint displays its result as the MIME bundle
 ``application/vnd.a2kit.per-class+json`` = ``{"model": NAME, "per_class": {class: accuracy},
-"reference": {class: accuracy}}`` (``reference`` optional; else ``a2lib.reference.load("per_class")[NAME]``
-is used when that reference exists). nbconvert does not render this MIME type, so students see only
+"reference": {class: accuracy}}`` (the hidden tests display it; without ``reference``, the reference
+model's per-class accuracy on the full test set, ``autograder.hidden_tests._checkpoints.reference_per_class``,
+is used when it exists). nbconvert does not render this MIME type, so students see only
 the cell's usual output. ``per_class_output(...)`` builds the bundle for ``IPython.display.display``.
 Failing that, the per-class table that ``a2lib.checks.check_accuracy`` prints (a line
 ``NAME from CHECKPOINT on ...:`` then ``class / images / correct / accuracy [/ reference]`` rows) is
@@ -194,18 +195,13 @@ def parse_printed_per_class(text: str) -> list[PerClass]:
 
 
 def _fill_references(results: list[PerClass]) -> None:
-    missing = [r for r in results if r.reference is None]
-    if not missing:
-        return
-    try:
-        from a2lib.reference import load
+    """Give each result without a reference column the reference model's per-class accuracy (full test set)."""
+    from autograder.hidden_tests._checkpoints import reference_per_class
 
-        reference = load("per_class")
-    except FileNotFoundError:
-        return
-    for r in missing:
-        if isinstance(reference.get(r.model), dict):
-            r.reference = reference[r.model]
+    for r in results:
+        if r.reference is None:
+            reference = reference_per_class(r.model)
+            r.reference = None if reference is None else {str(k): float(v) for k, v in reference.items()}
 
 
 # -- hints for known failure signatures -----------------------------------------------------------
@@ -227,7 +223,8 @@ SIGNATURES = (
               r"(equals?|same as|identical to).{0,40}cross[- ]entropy",
               "Your focal loss gives the same value as cross-entropy although gamma > 0: the factor "
               "(1 - p_t) ** gamma, with p_t the softmax probability of the true class, is missing or ignored."),
-    Signature("focal_sigmoid", r"sigmoid",
+    # The focal loss's own messages only: TwoLayerNet's ("should be sigmoid(0) = 0.5") must not match.
+    Signature("focal_sigmoid", r"sigmoid \((one-vs-all|binary)|one-vs-all|asks for the softmax form",
               "The course's FocalLoss is the softmax form: p_t is the softmax probability of the true class "
               "(per-class sigmoids are the detection variant), and with gamma = 0 it equals weighted cross-entropy."),
     Signature("class_weights_sum", r"weights (are|is) not normali[sz]ed|(must )?sum to the number of classes",
