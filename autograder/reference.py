@@ -7,7 +7,8 @@
    included, in fast, non-grading mode (``A2_FAST=1``, ``NBGRADER_EXECUTION`` unset), in order, in one
    namespace, with the notebook's folder as the working directory and a fixed seed;
 2. ``build(ns)`` from the case module, which returns the values;
-3. write them to ``autograder/reference/`` (the folder ``a2lib.reference.load(name)`` reads).
+3. write them to ``autograder/reference/``, where the hidden tests read them (``load_reference(name)``),
+   in the grader's process only: they never enter a student's kernel.
 
 Which cells are executed (the convention agreed with the notebook authors):
 
