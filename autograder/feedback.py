@@ -1,17 +1,17 @@
-"""Feedback for students: nbgrader's HTML (hidden tests removed) plus the kit's own page.
+"""Feedback for students: nbgrader's HTML plus the kit's own page.
 
 For each graded student, ``feedback/<student>/a2/`` receives:
 
-* ``<notebook>.html`` — nbgrader's feedback, with the hidden-test regions cut out of the test cells
-  and, in those cells, error tracebacks cut down to their last line (``AssertionError: message``):
-  a traceback quotes the failing line, which would leak the hidden test (nbgrader issue #1363);
+* ``<notebook>.html`` — nbgrader's feedback; each test cell shows the harness's verdict (the hidden
+  test's lines and, when it failed, one ``AssertionError: message``, never the hidden test's code);
 * ``a2kit_feedback.html`` — a one-page summary: points per notebook, the hand-graded answers'
   scores and comments (formgrader), every failed test with its message, plain-words hints for known
   failure signatures (see ``SIGNATURES``), and per-class accuracy bars of each submitted model
   against the reference.
 
-Per-class accuracies come from the autograded notebooks, not from the student's own claims: a test
-cell that evaluates a submitted checkpoint displays its result as the MIME bundle
+Per-class accuracies come from the graded test cells of the autograded notebooks (their outputs are
+written by the harness), never from the student's own cells: a hidden test that evaluates a
+submitted checkpoint displays its result as the MIME bundle
 ``application/vnd.a2kit.per-class+json`` = ``{"model": NAME, "per_class": {class: accuracy},
 "reference": {class: accuracy}}`` (the hidden tests display it; without ``reference``, the reference
 model's per-class accuracy on the full test set, ``autograder.hidden_tests._checkpoints.reference_per_class``,
@@ -37,18 +37,18 @@ from autograder.course import Course
 from autograder.formgrade import hand_grades
 
 PER_CLASS_MIME = "application/vnd.a2kit.per-class+json"
-HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 NOT_SUBMITTED = "notebook not submitted"
 
 
-# -- nbgrader's feedback without hidden tests -----------------------------------------------------
+# -- nbgrader's feedback -------------------------------------------------------------------------
 class RedactHiddenTracebacks(Preprocessor):
-    """In cells holding hidden tests, keep only ``ename: evalue`` of an error (the message, not the code)."""
+    """In cells holding hidden-test regions (a course's own notebooks graded in the kernel), keep only
+    ``ename: evalue`` of an error: a traceback quotes the failing line (nbgrader issue #1363)."""
 
     enabled = True  # nbconvert preprocessors are off unless enabled
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and HIDDEN_BEGIN in cell.source:
+        if cell.cell_type == "code" and "BEGIN HIDDEN TESTS" in cell.source:
             for out in cell.get("outputs", []):
                 if out.output_type == "error":
                     out.traceback = [f"{out.ename}: {out.evalue}"]
@@ -56,7 +56,8 @@ class RedactHiddenTracebacks(Preprocessor):
 
 
 def feedback_config(course: Course):
-    """``course.config`` with nbgrader's feedback converter told to hide hidden tests."""
+    """``course.config`` with nbgrader's feedback converter told to hide any hidden-test region
+    (the kit's test cells have none; a course's own notebooks may)."""
     from copy import deepcopy
 
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
@@ -151,8 +152,8 @@ def read_student(course: Course, student: str) -> StudentFeedback:
             score = scores.get(nb_name, {}).get(gid, (None, points))[0] or 0.0
             message = _error_text(by_id[gid]) if gid in by_id else (NOT_SUBMITTED if nb is None else "test cell missing")
             fb.tests.append(CellResult(nb_name, gid, float(score), float(points), message if score < points else ""))
-        for cell in (nb.cells if nb else []):
-            for out in cell.get("outputs", []):
+        for gid in ids:  # graded test cells only: their outputs are the harness's, not the student's
+            for out in by_id.get(gid, {}).get("outputs", []) if gid in by_id else []:
                 data = out.get("data", {}).get(PER_CLASS_MIME)
                 if data:
                     fb.per_class.append(PerClass(data["model"], dict(data["per_class"]), data.get("reference")))
