@@ -41,8 +41,7 @@ KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 
 from a2lib.checkpoint import save_checkpoint  # noqa: E402
-from a2lib.checks.imbalance import deferred, long_tailed_sets  # noqa: E402
-from a2lib.checks.models import grading_test_set  # noqa: E402
+from a2lib.workflow import deferred, grading_test_set, long_tailed_sets  # noqa: E402
 from a2lib.config import load_config  # noqa: E402
 from a2lib.data import default_root  # noqa: E402
 from a2lib.evaluate import evaluate  # noqa: E402

@@ -72,7 +72,7 @@ def behaviour(reweight, FocalLoss) -> dict:
 def lt_reference() -> dict:
     """Per-class test accuracy of the reference checkpoints, on the full test set and the fast subset."""
     from a2lib.checkpoint import load_checkpoint
-    from a2lib.checks.models import grading_test_set
+    from a2lib.workflow import grading_test_set
     from a2lib.evaluate import evaluate
     from a2lib.models import resnet32
 
