@@ -63,20 +63,24 @@ def build_wheel(dest: str | Path, package: Path = PACKAGE) -> Path:
     return target
 
 
-def solution_lines(notebooks: Path = NOTEBOOKS) -> set[str]:
-    """The substantial lines between ``### BEGIN/END SOLUTION`` of every source notebook (fingerprints)."""
-    lines = set()
-    for path in sorted(Path(notebooks).glob("*.ipynb")):
-        for cell in json.loads(path.read_text())["cells"]:
+def cell_solution_lines(source: str, min_length: int = 24) -> list[str]:
+    """The lines of a source cell between ``### BEGIN/END SOLUTION`` longer than ``min_length``, comments left out."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if SOLUTION_BEGIN in line:
+            inside = True
+        elif SOLUTION_END in line:
             inside = False
-            for line in "".join(cell.get("source", "")).splitlines():
-                if SOLUTION_BEGIN in line:
-                    inside = True
-                elif SOLUTION_END in line:
-                    inside = False
-                elif inside and len(line.strip()) > 24 and not line.strip().startswith("#"):
-                    lines.add(line.strip())
+        elif inside and len(line.strip()) > min_length and not line.strip().startswith("#"):
+            lines.append(line.strip())
     return lines
+
+
+def solution_lines(notebooks: Path = NOTEBOOKS) -> set[str]:
+    """The substantial solution lines of every source notebook: fingerprints of the solutions."""
+    return {line for path in sorted(Path(notebooks).glob("*.ipynb"))
+            for cell in json.loads(path.read_text())["cells"]
+            for line in cell_solution_lines("".join(cell.get("source", "")))}
 
 
 def scan_text(name: str, text: str, fingerprints: set[str]) -> list[str]:
