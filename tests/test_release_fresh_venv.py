@@ -74,7 +74,7 @@ def test_the_fresh_environment_has_torch_but_not_a2lib_nor_the_kit(fresh):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # about 5 minutes on an idle 2-core CPU (notebook 4 trains ResNet-32 five times); 13 under load
+@pytest.mark.timeout(1800)  # 13 min measured on 2 cores shared with other jobs (notebook 4 trains ResNet-32 five times)
 def test_release_notebooks_run_in_a_fresh_environment_that_installs_the_wheel_itself(fresh, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
