@@ -14,7 +14,7 @@ from torch import nn
 
 from a2lib.checkpoint import save_checkpoint
 from a2lib.checks import models as checks
-from a2lib.config import load_config
+from a2lib.config import config_path, load_config
 from a2lib.workflow import checkpoint_evaluation
 
 KIT = Path(__file__).resolve().parent.parent
@@ -63,11 +63,11 @@ def test_student_design_schedule_scales_with_epochs():
 
 def test_config_path_finds_the_kit_configs_from_the_notebooks_folder(monkeypatch, tmp_path):
     monkeypatch.chdir(KIT / "notebooks")
-    assert checks.config_path("mymodel").resolve() == KIT / "configs" / "mymodel.yaml"
+    assert config_path("mymodel").resolve() == KIT / "configs" / "mymodel.yaml"
     monkeypatch.chdir(tmp_path)  # elsewhere, the kit's own configs/ are the fallback
-    assert checks.config_path("mymodel").resolve() == KIT / "configs" / "mymodel.yaml"
+    assert config_path("mymodel").resolve() == KIT / "configs" / "mymodel.yaml"
     with pytest.raises(FileNotFoundError, match="no_such_config.yaml"):
-        checks.config_path("no_such_config")
+        config_path("no_such_config")
 
 
 # -- the solution ---------------------------------------------------------------------------------
