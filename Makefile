@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 DATA   := data/cifar-10-batches-py
 SHARED_CIFAR := ../shared/cifar10/build.py
 
-.PHONY: setup demo test quick data sandbox bench reference clean
+.PHONY: setup demo test quick data sandbox services bench reference clean
 
 setup: $(VENV)/.installed
 
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml a2lib/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip uninstall -q -y a2-course-kit 2>/dev/null || true  # the former single distribution
-	$(PY) -m pip install -q -e ./a2lib -e '.[dev]'
+	$(PY) -m pip install -q -e ./a2lib -e '.[dev,postgres]'
 	touch $@
 
 # CIFAR-10 for the real-data tests: rebuilt from a local copy where one exists, else downloaded.
@@ -30,13 +30,24 @@ sandbox:
 	  (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null); } || \
 	  { echo "bubblewrap (bwrap) is missing: install it (Debian/Ubuntu: apt-get install bubblewrap)"; exit 1; }
 
+# The tests' real services: a PostgreSQL server (gradebook tests) and headless Chromium (browser tests,
+# driven by Playwright from the dev extra). Installed where missing and we may (Debian, as root);
+# elsewhere the tests that need them say so and are skipped.
+services:
+	@missing=""; ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  command -v chromium >/dev/null || missing="$$missing chromium fonts-dejavu-core"; \
+	  [ -z "$$missing" ] && exit 0; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Not installed:$$missing; as root on Debian: apt-get install$$missing (the tests need them)"; fi
+
 demo: setup sandbox data
 	$(VENV)/bin/a2kit demo
 
-test: setup sandbox data
+test: setup sandbox services data
 	$(PY) -m pytest
 
-quick: setup sandbox
+quick: setup sandbox services
 	$(PY) -m pytest -m "not slow"
 
 # Speed benchmarks (minutes); each writes bench/results/NAME.json and prints its table.

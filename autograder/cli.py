@@ -9,7 +9,9 @@ attention (a failed grading, an unreadable zip, a duplicate student...), 0 other
     a2kit collect SRC                  # student folders or LMS zips -> course/submitted/<student>/a2
     a2kit grade --workers 2            # sandboxed, parallel autograding (Dask); --scheduler tcp://HOST:8786
     a2kit feedback                     # course/feedback/<student>/a2/*.html
+    a2kit formgrade                    # hand grading in nbgrader's formgrader (JupyterLab on 127.0.0.1)
     a2kit export                       # course/exports/grades.csv, grade_distribution.png, test_failures.csv
+    a2kit export --canvas FILE         # + canvas_import.csv (--moodle FILE: moodle_import.csv; --due, --late-penalty)
     a2kit reference                    # autograder/reference/* from the source notebooks' solutions
     a2kit demo                         # all of the above on a demo class built from the test corpus
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -132,11 +135,12 @@ def cmd_grade(args) -> int:
     report = grade(course, args.students or None, workers=args.workers, scheduler=args.scheduler,
                    timeout_s=args.timeout, cell_timeout_s=args.cell_timeout, memory_gb=args.memory,
                    unsafe=args.unsafe, force=args.force, env=grading_env(args.data, args.fast),
-                   progress=not args.quiet)
+                   progress=not args.quiet, test_modules=args.hidden_tests)
     _print_table("Grading", grade_table(report))
     print(f"\nGradebook: {course.db_url}")
     if report.needs_attention:
-        print("Some submissions need your attention (see the status and message columns).")
+        print("Some submissions need your attention (see the status and message columns: 'failed' were not "
+              "graded and have no grade; 'flagged' were graded, but look at them).")
     return ATTENTION if report.needs_attention else 0
 
 
@@ -158,11 +162,37 @@ def cmd_export(args) -> int:
     from autograder.export import export
 
     course = _course(args)
-    result = export(course, Path(args.out) if args.out else None)
+    result = export(course, Path(args.out) if args.out else None, canvas=args.canvas, moodle=args.moodle,
+                    due=args.due, late_penalty=args.late_penalty, column=args.column)
     _print_table("Grades", result.grades)
     _print_table("Tests failed most often", result.failures.head(15))
     print(f"\nGrades CSV: {result.grades_csv}\nFailures per test: {result.failures_csv}\nDistribution plot: {result.plot}")
-    return 0 if len(result.grades) else ATTENTION
+    if result.lms_matches is not None:
+        _print_table("Students in the LMS files", result.lms_matches)
+        print("\nLMS import files: " + ", ".join(map(str, result.lms_files)))
+        if result.unmatched:
+            print(f"Not in the LMS file (add them by hand): {', '.join(result.unmatched)}")
+    return 0 if len(result.grades) and not result.unmatched else ATTENTION
+
+
+def cmd_formgrade(args) -> int:
+    from autograder.formgrade import formgrade_server
+
+    course = _course(args)
+    if not (course.root / "autograded").is_dir():
+        print("Nothing autograded yet: run `a2kit grade` first (formgrader grades autograded submissions).", file=sys.stderr)
+        return ATTENTION
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # `kill` stops JupyterLab with it, as Ctrl-C does
+    with formgrade_server(course, args.port) as server:
+        print(f"\nFormgrader:  {server.link('formgrader')}\nJupyterLab:  {server.link('lab')}"
+              f"\nCourse: {course.root}  Gradebook: {course.db_url}\nGrade by hand under Manual Grading; "
+              "scores save as you leave a field. Ctrl-C stops the server.", flush=True)
+        server.process.wait()
+    return 0
 
 
 def cmd_reference(args) -> int:
@@ -177,7 +207,7 @@ def cmd_demo(args) -> int:
 
     return run_demo(keep=Path(args.keep) if args.keep else None, workers=args.workers, unsafe=args.unsafe,
                     hostile=args.hostile, data=args.data, progress=not args.quiet, notebooks=Path(args.notebooks),
-                    every_mistake=args.every_mistake)
+                    every_mistake=args.every_mistake, test_modules=args.hidden_tests)
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -210,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="grade in fast mode (A2_FAST=1: model checks on a test subset)")
     p.add_argument("--force", action="store_true", help="regrade submissions that did not change")
     p.add_argument("--unsafe", action="store_true", help="grade without the bubblewrap sandbox (never with real students)")
+    p.add_argument("--hidden-tests", action="append", default=[], metavar="MODULE",
+                   help="a module registering hidden tests for notebooks beyond the kit's (repeatable)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="feedback pages for students (hidden tests removed, hints, per-class bars)")
@@ -218,7 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="grades CSV, grade distribution plot, failures per test")
     p.add_argument("--out", help="output folder (default: <course>/exports)")
+    p.add_argument("--canvas", help="Canvas gradebook export (CSV): writes canvas_import.csv with each student's points")
+    p.add_argument("--moodle", help="Moodle grade export (CSV): writes moodle_import.csv (by ID number / email)")
+    p.add_argument("--column", help="the assignment's column in the LMS file (default: the one named like the assignment)")
+    p.add_argument("--due", help="due time, ISO 8601 (e.g. 2026-03-01T23:59+01:00; UTC without a zone)")
+    p.add_argument("--late-penalty", type=float, default=0.0,
+                   help="percent of the points lost per started day after --due (capped at 100)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("formgrade", help="hand grading: nbgrader's formgrader in JupyterLab on this course")
+    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    p.set_defaults(func=cmd_formgrade)
 
     p = sub.add_parser("reference", help="regenerate the hidden tests' reference values from the solutions")
     p.add_argument("stems", nargs="*")
@@ -234,12 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hostile", action="store_true", help="include the hostile corpus cases (slower)")
     p.add_argument("--notebooks", default=str(NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
     p.add_argument("--unsafe", action="store_true")
+    p.add_argument("--hidden-tests", action="append", default=[], metavar="MODULE", help="as for grade")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="a2kit: %(message)s")
     start = time.perf_counter()
     try:
         code = args.func(args)

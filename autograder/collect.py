@@ -13,6 +13,11 @@ test cell, an edited read-only cell or a changed cell id is reported as tamperin
 with its own copy of the tests anyway, but the instructor should know). Nothing is dropped silently: duplicates (two sources, one id: the newest is kept), empty
 submissions (no notebook of the assignment), unreadable or unsafe zips (corrupt, paths leaving the
 folder, too large) and stray files are all reported, and make ``needs_attention`` true.
+
+What the LMS names carry besides the id (Canvas user id, Moodle participant id, Canvas's ``LATE``
+mark) and the time of each source (its file time: a zip entry's time, kept by ``unzip``) go into
+``<course>/lms_students.csv`` (see ``autograder.lms``), so that ``a2kit export`` can match students
+in the LMS's gradebook and apply a late policy.
 """
 from __future__ import annotations
 
@@ -26,10 +31,10 @@ from pathlib import Path, PurePosixPath
 
 from autograder.course import Course
 
-LMS_PATTERNS = (
-    re.compile(r"^(?P<id>.+?)_\d+_assignsubmission_\w*$"),       # Moodle folder
-    re.compile(r"^(?P<id>[a-z]+)(?:_late)?_\d+_\d+(?:_.*)?$"),    # Canvas file prefix
-)
+LMS_PATTERNS = {  # named groups: id (the student), lms_id (the LMS's number for them), late (Canvas's mark)
+    "moodle": re.compile(r"^(?P<id>.+?)_(?P<lms_id>\d+)_assignsubmission_\w*$"),             # participant id
+    "canvas": re.compile(r"^(?P<id>[a-z]+)(?:_(?P<late>[Ll][Aa][Tt][Ee]))?_(?P<lms_id>\d+)_\d+(?:_.*)?$"),  # user id
+}
 JUNK = {"__MACOSX", ".ipynb_checkpoints", ".DS_Store", "__pycache__", ".git"}
 MAX_SUBMISSION_BYTES = 500 * 1024**2  # a zip may not unpack to more than this
 MAX_ZIP_MEMBERS = 2000
@@ -45,6 +50,7 @@ class Collected:
     message: str = ""
     notebooks: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # assignment notebooks not handed in (they score 0)
+    lms: dict = field(default_factory=dict)  # lms, lms_id, late (from the name), submitted_at (file time)
 
     @property
     def ok(self) -> bool:
@@ -71,16 +77,24 @@ class CollectReport:
                               "note": "; ".join(filter(None, [e.message, "missing " + ", ".join(e.missing) if e.missing else ""]))} for e in self.entries])
 
 
-def student_id(name: str, pattern: str | None = None) -> str:
-    """The nbgrader student id for a folder or zip called ``name``."""
+def lms_name(name: str, pattern: str | None = None) -> dict:
+    """What a folder or zip name says: ``{"student", "lms", "lms_id", "late"}`` (lms "" when none matched)."""
     stem = name[:-4] if name.lower().endswith(".zip") else name
-    patterns = [re.compile(pattern)] if pattern else LMS_PATTERNS
-    for pat in patterns:
+    patterns = {"custom": re.compile(pattern)} if pattern else LMS_PATTERNS
+    info = {"lms": "", "lms_id": "", "late": False}
+    for lms, pat in patterns.items():
         m = pat.match(stem)
         if m:
-            stem = m.group("id") if "id" in pat.groupindex else m.group(1)
+            groups = m.groupdict()
+            stem = groups["id"] if "id" in groups else m.group(1)
+            info = {"lms": lms, "lms_id": groups.get("lms_id") or "", "late": bool(groups.get("late"))}
             break
-    return re.sub(r"[^a-z0-9.-]+", "_", stem.lower()).strip("_.") or "unnamed"
+    return {"student": re.sub(r"[^a-z0-9.-]+", "_", stem.lower()).strip("_.") or "unnamed", **info}
+
+
+def student_id(name: str, pattern: str | None = None) -> str:
+    """The nbgrader student id for a folder or zip called ``name``."""
+    return lms_name(name, pattern)["student"]
 
 
 def _notebook_root(folder: Path, expected: set[str]) -> tuple[Path | None, list[str]]:
@@ -172,13 +186,15 @@ def _tampering_notes(dest: Path, release_dir: Path) -> list[str]:
     return notes
 
 
-def _timestamp(path: Path) -> str:
-    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+def _file_time(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
 
 
 def collect(src: Path, course: Course, id_pattern: str | None = None, progress: bool = True) -> CollectReport:
-    """Collect every student folder or zip in ``src`` into ``course``'s submissions."""
+    """Collect every student folder or zip in ``src`` into ``course``'s submissions (and the LMS roster)."""
     from tqdm.auto import tqdm
+
+    from autograder.lms import update_roster
 
     src = Path(src)
     if not src.is_dir():
@@ -198,7 +214,12 @@ def collect(src: Path, course: Course, id_pattern: str | None = None, progress: 
         for other in items[1:]:
             entries.append(Collected(other.name, student, "duplicate",
                                      f"same student id as {items[0].name}, which is newer and was kept"))
-        entries.append(_collect_one(items[0], student, course, expected))
+        entry = _collect_one(items[0], student, course, expected)
+        if entry.status == "collected":
+            entry.lms = {**lms_name(items[0].name, id_pattern), "source": items[0].name,
+                         "submitted_at": _file_time(items[0]).isoformat(timespec="seconds")}
+        entries.append(entry)
+    update_roster(course, [e.lms for e in entries if e.lms])
     return CollectReport(entries)
 
 
@@ -217,7 +238,7 @@ def _collect_one(item: Path, student: str, course: Course, expected: set[str]) -
             return Collected(item.name, student, "empty", note)
         dest = course.submitted_dir(student)
         notebooks = _copy_submission(root, dest, expected)
-        (dest / "timestamp.txt").write_text(_timestamp(item))
+        (dest / "timestamp.txt").write_text(_file_time(item).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
     others = sorted(set(seen) - set(notebooks))
     missing = sorted(expected - {Path(n).stem for n in notebooks})
     notes = [f"ignored notebooks not in the assignment: {', '.join(others)}"] if others else []

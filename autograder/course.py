@@ -13,7 +13,7 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder import nbgrader_fixes
+from autograder import compat
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = KIT_ROOT / "notebooks"
@@ -21,11 +21,36 @@ CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
 ASSIGNMENT = "a2"
 
 
+# PostgreSQL drivers SQLAlchemy knows, the first installed one wins (psycopg 3 is the kit's `postgres` extra).
+POSTGRES_DRIVERS = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pg8000": "pg8000"}  # dialect name: module
+
+
+def gradebook_url(url: str) -> str:
+    """``url`` with a PostgreSQL driver SQLAlchemy can load: ``postgresql://`` -> ``postgresql+psycopg://``.
+
+    A PostgreSQL URL without an installed driver raises RuntimeError with one sentence (the command
+    line prints it) instead of SQLAlchemy's ModuleNotFoundError deep in a traceback.
+    """
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    dialect, _, driver = scheme.partition("+")
+    if not sep or dialect not in ("postgresql", "postgres"):
+        return url
+    installed = [name for name, module in POSTGRES_DRIVERS.items() if importlib.util.find_spec(module)]
+    if driver and driver in POSTGRES_DRIVERS and driver not in installed or not driver and not installed:
+        raise RuntimeError(f"The gradebook URL {dialect}+{driver or '...'}:// needs a PostgreSQL driver: "
+                           "install it with `pip install 'a2-course-kit[postgres]'` (psycopg).")
+    return url if driver else f"postgresql+{installed[0]}://{rest}"
+
+
 def nbgrader_config(root: Path, db_url: str | None = None) -> Config:
     """The kit's nbgrader configuration for a course rooted at ``root``."""
     config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
     config.CourseDirectory.root = str(root)
-    config.CourseDirectory.db_url = db_url or f"sqlite:///{Path(root) / 'gradebook.db'}"
+    config.CourseDirectory.db_url = gradebook_url(db_url) if db_url else f"sqlite:///{Path(root) / 'gradebook.db'}"
+    # The course's own exchange (nbgrader's default is a system folder, which it complains about).
+    config.Exchange.root = str(Path(root) / "exchange")
     return config
 
 
@@ -39,7 +64,7 @@ class Course:
     config: Config = field(init=False)
 
     def __post_init__(self):
-        nbgrader_fixes.apply()
+        compat.apply()
         self.root = Path(self.root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.config = nbgrader_config(self.root, self.db_url)

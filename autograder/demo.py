@@ -70,7 +70,7 @@ def demo_data(root: Path, data: str | None) -> str:
 
 def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, hostile: bool = False,
              data: str | None = None, progress: bool = True, notebooks: Path = NOTEBOOKS,
-             corpus: Path = CORPUS_DIR, every_mistake: bool = False) -> int:
+             corpus: Path = CORPUS_DIR, every_mistake: bool = False, test_modules: list[str] | None = None) -> int:
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="a2kit-demo-"))
     if (root / "course").exists():
         shutil.rmtree(root / "course")
@@ -84,7 +84,8 @@ def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, h
     inbox = build_inbox(course, cases, root / "inbox")
     collected = collect(inbox, course, progress=progress)
     report = cli.grade(course, workers=workers, unsafe=unsafe, memory_gb=2.0, timeout_s=600,
-                       env=cli.grading_env(demo_data(root, data), fast=True), progress=progress)
+                       env=cli.grading_env(demo_data(root, data), fast=True), progress=progress,
+                       test_modules=test_modules)
     feedback = generate_feedback(course, progress=progress)
     exported = export(course)
 
@@ -104,7 +105,8 @@ def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, h
     print(f"\nCollected: {len(collected.students)} of {len(cases)} zips in {inbox}"
           f"\nFeedback:  {course.root / 'feedback'}/<student>/{course.assignment}/a2kit_feedback.html "
           f"({sum(r.ok for r in feedback)} students)"
-          f"\nGrades:    {exported.grades_csv}\nPlot:      {exported.plot}\nFailures:  {exported.failures_csv}")
+          f"\nGrades:    {exported.grades_csv}\nPlot:      {exported.plot}\nFailures:  {exported.failures_csv}"
+          f"\nHand-grade Q3: a2kit --course {course.root} formgrade")
     # tampering is part of the corpus (a deleted test cell): only lost or unreadable zips count here
     ok = all(c.ok for c in checks.values()) and all(e.status == "collected" for e in collected.entries)
     print("\nEvery case got the points it must get." if ok else "\nSome cases did not get their expected points (see above).")

@@ -6,11 +6,18 @@
   ``total``, ``max`` and ``percent``;
 * ``grade_distribution.png`` — a histogram of the students' percentages;
 * ``test_failures.csv`` — one row per autograded test cell: its points, how many students failed it
-  (scored below full marks) out of how many were graded, and the share.
+  (scored below full marks) out of how many were graded, and the share;
+* with ``due`` (and ``late_penalty``, percent per started day): ``grades.csv`` gains
+  ``submitted_at``, ``days_late``, ``penalty_percent`` and ``final`` (see ``autograder.lms``);
+* with ``canvas`` / ``moodle`` (the LMS's own gradebook export): ``canvas_import.csv`` /
+  ``moodle_import.csv``, each student's points (``final``) in the assignment's column, ready to
+  import, and ``lms_matches.csv``: every student with how they were matched (unmatched ones listed).
+
+Hand grades (formgrader) are in the gradebook's scores, so they count here like autograded ones.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -88,13 +95,42 @@ class ExportResult:
     grades_csv: Path
     failures_csv: Path
     plot: Path | None
+    lms_files: list[Path] = field(default_factory=list)
+    lms_matches: pd.DataFrame | None = None  # student, points, status, lms_name, lms (one row per student and LMS row)
+
+    @property
+    def unmatched(self) -> list[str]:
+        m = self.lms_matches
+        return [] if m is None else sorted(set(m.loc[m["status"] == "not in the LMS file", "student"]))
 
 
-def export(course: Course, out: Path | None = None) -> ExportResult:
+def export(course: Course, out: Path | None = None, *, canvas: Path | None = None, moodle: Path | None = None,
+           due: str | None = None, late_penalty: float = 0.0, column: str | None = None) -> ExportResult:
+    """Write the exports (see the module's docstring); ``due`` is an ISO 8601 time (UTC without a zone)."""
+    from autograder import lms
+
     out = Path(out) if out else course.root / "exports"
     out.mkdir(parents=True, exist_ok=True)
     grades, failures = grades_table(course), failure_table(course)
+    roster = lms.read_roster(course)
+    if due:
+        grades = lms.apply_late_policy(grades, roster, lms.parse_time(due), late_penalty)
     grades.to_csv(out / "grades.csv")
     failures.to_csv(out / "test_failures.csv", index=False)
     plot = distribution_plot(grades, out / "grade_distribution.png") if len(grades) else None
-    return ExportResult(grades, failures, out / "grades.csv", out / "test_failures.csv", plot)
+    result = ExportResult(grades, failures, out / "grades.csv", out / "test_failures.csv", plot)
+    points = grades["final"] if "final" in grades else grades["total"]
+    max_points = float(grades["max"].iloc[0]) if len(grades) else 0.0
+    imports = []
+    if canvas:
+        imports.append(("canvas", lms.canvas_import(Path(canvas), points, roster, max_points, course.assignment, column)))
+    if moodle:
+        imports.append(("moodle", lms.moodle_import(Path(moodle), points, course.assignment, column, roster)))
+    for name, made in imports:
+        made.table.to_csv(out / f"{name}_import.csv", index=False)
+        result.lms_files.append(out / f"{name}_import.csv")
+        made.matches.insert(0, "lms", name)
+    if imports:
+        result.lms_matches = pd.concat([m.matches for _, m in imports], ignore_index=True)
+        result.lms_matches.to_csv(out / "lms_matches.csv", index=False)
+    return result

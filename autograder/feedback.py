@@ -1,19 +1,21 @@
-"""Feedback for students: nbgrader's HTML (hidden tests removed) plus the kit's own page.
+"""Feedback for students: nbgrader's HTML plus the kit's own page.
 
 For each graded student, ``feedback/<student>/a2/`` receives:
 
-* ``<notebook>.html`` — nbgrader's feedback, with the hidden-test regions cut out of the test cells
-  and, in those cells, error tracebacks cut down to their last line (``AssertionError: message``):
-  a traceback quotes the failing line, which would leak the hidden test (nbgrader issue #1363);
-* ``a2kit_feedback.html`` — a one-page summary: points per notebook, every failed test with its
-  message, plain-words hints for known failure signatures (see ``SIGNATURES``), and per-class accuracy
-  bars of each submitted model against the reference.
+* ``<notebook>.html`` — nbgrader's feedback; each test cell shows the harness's verdict (the hidden
+  test's lines and, when it failed, one ``AssertionError: message``, never the hidden test's code);
+* ``a2kit_feedback.html`` — a one-page summary: points per notebook, the hand-graded answers'
+  scores and comments (formgrader), every failed test with its message, plain-words hints for known
+  failure signatures (see ``SIGNATURES``), and per-class accuracy bars of each submitted model
+  against the reference.
 
-Per-class accuracies come from the autograded notebooks, not from the student's own claims: a test
-cell that evaluates a submitted checkpoint displays its result as the MIME bundle
+Per-class accuracies come from the graded test cells of the autograded notebooks (their outputs are
+written by the harness), never from the student's own cells: a hidden test that evaluates a
+submitted checkpoint displays its result as the MIME bundle
 ``application/vnd.a2kit.per-class+json`` = ``{"model": NAME, "per_class": {class: accuracy},
-"reference": {class: accuracy}}`` (``reference`` optional; else ``a2lib.reference.load("per_class")[NAME]``
-is used when that reference exists). nbconvert does not render this MIME type, so students see only
+"reference": {class: accuracy}}`` (the hidden tests display it; without ``reference``, the reference
+model's per-class accuracy on the full test set, ``autograder.hidden_tests._checkpoints.reference_per_class``,
+is used when it exists). nbconvert does not render this MIME type, so students see only
 the cell's usual output. ``per_class_output(...)`` builds the bundle for ``IPython.display.display``.
 Failing that, the per-class table that ``a2lib.checks.check_accuracy`` prints (a line
 ``NAME from CHECKPOINT on ...:`` then ``class / images / correct / accuracy [/ reference]`` rows) is
@@ -32,20 +34,21 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 
 from autograder.course import Course
+from autograder.formgrade import hand_grades
 
 PER_CLASS_MIME = "application/vnd.a2kit.per-class+json"
-HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 NOT_SUBMITTED = "notebook not submitted"
 
 
-# -- nbgrader's feedback without hidden tests -----------------------------------------------------
+# -- nbgrader's feedback -------------------------------------------------------------------------
 class RedactHiddenTracebacks(Preprocessor):
-    """In cells holding hidden tests, keep only ``ename: evalue`` of an error (the message, not the code)."""
+    """In cells holding hidden-test regions (a course's own notebooks graded in the kernel), keep only
+    ``ename: evalue`` of an error: a traceback quotes the failing line (nbgrader issue #1363)."""
 
     enabled = True  # nbconvert preprocessors are off unless enabled
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and HIDDEN_BEGIN in cell.source:
+        if cell.cell_type == "code" and "BEGIN HIDDEN TESTS" in cell.source:
             for out in cell.get("outputs", []):
                 if out.output_type == "error":
                     out.traceback = [f"{out.ename}: {out.evalue}"]
@@ -53,7 +56,8 @@ class RedactHiddenTracebacks(Preprocessor):
 
 
 def feedback_config(course: Course):
-    """``course.config`` with nbgrader's feedback converter told to hide hidden tests."""
+    """``course.config`` with nbgrader's feedback converter told to hide any hidden-test region
+    (the kit's test cells have none; a course's own notebooks may)."""
     from copy import deepcopy
 
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
@@ -104,6 +108,7 @@ class StudentFeedback:
     tests: list[CellResult] = field(default_factory=list)
     per_class: list[PerClass] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    hand: list[dict] = field(default_factory=list)  # autograder.formgrade.hand_grades
 
     @property
     def score(self) -> float:
@@ -147,8 +152,8 @@ def read_student(course: Course, student: str) -> StudentFeedback:
             score = scores.get(nb_name, {}).get(gid, (None, points))[0] or 0.0
             message = _error_text(by_id[gid]) if gid in by_id else (NOT_SUBMITTED if nb is None else "test cell missing")
             fb.tests.append(CellResult(nb_name, gid, float(score), float(points), message if score < points else ""))
-        for cell in (nb.cells if nb else []):
-            for out in cell.get("outputs", []):
+        for gid in ids:  # graded test cells only: their outputs are the harness's, not the student's
+            for out in by_id.get(gid, {}).get("outputs", []) if gid in by_id else []:
                 data = out.get("data", {}).get(PER_CLASS_MIME)
                 if data:
                     fb.per_class.append(PerClass(data["model"], dict(data["per_class"]), data.get("reference")))
@@ -158,6 +163,7 @@ def read_student(course: Course, student: str) -> StudentFeedback:
     fb.per_class = [r for r in fb.per_class if not (r.model in seen or seen.add(r.model))]  # first report per model
     _fill_references(fb.per_class)
     fb.hints = hints_for(fb)
+    fb.hand = hand_grades(course, student)
     return fb
 
 
@@ -190,18 +196,13 @@ def parse_printed_per_class(text: str) -> list[PerClass]:
 
 
 def _fill_references(results: list[PerClass]) -> None:
-    missing = [r for r in results if r.reference is None]
-    if not missing:
-        return
-    try:
-        from a2lib.reference import load
+    """Give each result without a reference column the reference model's per-class accuracy (full test set)."""
+    from autograder.hidden_tests._checkpoints import reference_per_class
 
-        reference = load("per_class")
-    except FileNotFoundError:
-        return
-    for r in missing:
-        if isinstance(reference.get(r.model), dict):
-            r.reference = reference[r.model]
+    for r in results:
+        if r.reference is None:
+            reference = reference_per_class(r.model)
+            r.reference = None if reference is None else {str(k): float(v) for k, v in reference.items()}
 
 
 # -- hints for known failure signatures -----------------------------------------------------------
@@ -223,7 +224,8 @@ SIGNATURES = (
               r"(equals?|same as|identical to).{0,40}cross[- ]entropy",
               "Your focal loss gives the same value as cross-entropy although gamma > 0: the factor "
               "(1 - p_t) ** gamma, with p_t the softmax probability of the true class, is missing or ignored."),
-    Signature("focal_sigmoid", r"sigmoid",
+    # The focal loss's own messages only: TwoLayerNet's ("should be sigmoid(0) = 0.5") must not match.
+    Signature("focal_sigmoid", r"sigmoid \((one-vs-all|binary)|one-vs-all|asks for the softmax form",
               "The course's FocalLoss is the softmax form: p_t is the softmax probability of the true class "
               "(per-class sigmoids are the detection variant), and with gamma = 0 it equals weighted cross-entropy."),
     Signature("class_weights_sum", r"weights (are|is) not normali[sz]ed|(must )?sum to the number of classes",
@@ -285,11 +287,15 @@ def render_html(fb: StudentFeedback) -> str:
                       for t in fb.tests if t.failed and t.notebook not in missing)
     hints = "".join(f"<li>{esc(h)}</li>" for h in fb.hints)
     figures = "".join(_figure_html(per_class_figure(r)) for r in fb.per_class)
+    hand = "".join(f"<li><b>{esc(h['notebook'])} / {esc(h['grade_id'])}</b>: "
+                   + (f"{h['score']:g} of {h['max_score']:g}" if h["graded"] else f"not graded yet (of {h['max_score']:g})")
+                   + (f"<blockquote>{esc(h['comment'])}</blockquote>" if h["comment"] else "") + "</li>" for h in fb.hand)
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>A2 feedback: {esc(fb.student)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em;text-align:left}}</style></head>
 <body><h1>A2 feedback for {esc(fb.student)}</h1>
 <p>Autograded points: <b>{fb.score:g} of {fb.max_score:g}</b>. The notebooks' own feedback pages are beside this one.</p>
 <table><tr><th>notebook</th><th>points</th><th>of</th></tr>{rows}</table>
+<h2>Graded by hand</h2><ul>{hand or '<li>Nothing.</li>'}</ul>
 <h2>Tests that did not pass</h2><ul>{failed or '<li>None: well done.</li>'}</ul>
 <h2>Hints</h2><ul>{hints or '<li>No known mistake recognised.</li>'}</ul>
 <h2>Your models, class by class</h2>{figures or '<p>No model evaluated.</p>'}

@@ -1,11 +1,16 @@
 """The sandboxed Jupyter kernel: a kernelspec whose command starts ipykernel inside bubblewrap.
 
 nbgrader (trusted, outside) starts this launcher as "the kernel" through the kernelspec written by
-``write_kernelspec``; the launcher copies the connection file into the kernel's scratch folder,
-starts ``python -m ipykernel_launcher`` inside the sandbox with the limits of ``autograder.sandbox``,
+``write_kernelspec``. For every start the launcher makes fresh folders (``sandbox.prepare_launch``: a
+new copy of the submitted files and a new home), copies the connection file in, starts
+``python -m ipykernel_launcher`` inside the sandbox with the limits of ``autograder.sandbox``,
 enforces the wall-clock limit, and on exit records what happened (exit status, peak memory, limit
-hit) in ``KERNEL_DIR/launcher-PID.json`` for the grader's report. The sockets are Unix sockets in the
-kernel's folder (``transport="ipc"``), because the sandbox has no network, not even loopback.
+hit) in ``RECORD_DIR/launcher-PID.json`` for the grader's report. The sockets are Unix sockets
+(``transport="ipc"``), because the sandbox has no network, not even loopback: the kernel creates
+them in its fresh folder, which it sees at ``kernel_dir``, and the grader reaches them through
+links the launcher puts in the real ``kernel_dir`` (which the sandbox cannot write).
+The launcher ends the sandbox when the kernel manager stops it, when the wall clock runs out, and
+when the grading process that started it dies (it is then re-parented: nothing is left behind).
 
 Usage (written into the kernelspec, not typed by hand)::
 
@@ -56,34 +61,34 @@ def _describe_exit(returncode: int | None, timed_out: bool, limits) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from autograder.sandbox import SandboxSpec, apply_limits, bwrap_command, check_bwrap, kernel_env, \
-        prepare_writable, processes_of_uid, sandbox_uid
+    from autograder.sandbox import SandboxSpec, apply_limits, prepare_launch, prepare_writable, sandbox_uid, \
+        sandboxed_command
 
     argv = list(sys.argv[1:] if argv is None else argv)
     spec = SandboxSpec.from_dict(json.loads(Path(argv.pop(0)).read_text()))
     i = argv.index("-f")
     connection = Path(argv[i + 1])
     kernel_dir = Path(spec.kernel_dir)
-    prepare_writable(spec)
-    inside_connection = kernel_dir / "connection.json"
-    shutil.copyfile(connection, inside_connection)
+    parent = os.getppid()
+    launch = prepare_launch(spec) if spec.submission_dir else None
+    if launch is None:
+        prepare_writable(spec)
+    own_dir = Path(launch.kernel) if launch else kernel_dir   # where the kernel's files really are
+    shutil.copyfile(connection, own_dir / "connection.json")
     uid = sandbox_uid(spec.slot)
     if uid is not None and not spec.unsafe:
-        os.chown(inside_connection, uid, uid)
-    kernel_args = [spec.python, "-m", "ipykernel_launcher", "-f", str(inside_connection)] + argv[:i] + argv[i + 2:]
-
-    if spec.unsafe:
-        cmd, env = kernel_args, {**os.environ, **kernel_env(spec)}
-        nproc_base = processes_of_uid(os.getuid())
-    else:
-        cmd, env = bwrap_command(spec, kernel_args, bwrap=check_bwrap()), None
-        nproc_base = processes_of_uid(uid if uid is not None else os.getuid())
-    log = open(kernel_dir / "kernel.log", "ab")  # the kernel's own chatter, kept out of the grader's output
-    proc = subprocess.Popen(cmd, env=env, cwd=spec.workdir, preexec_fn=lambda: apply_limits(spec.limits, nproc_base),
+        os.chown(own_dir / "connection.json", uid, uid)
+    links = _socket_links(connection, kernel_dir, own_dir) if launch and not spec.unsafe else []
+    inside = (own_dir if spec.unsafe else kernel_dir) / "connection.json"
+    kernel_args = [spec.python, "-m", "ipykernel_launcher", "-f", str(inside)] + argv[:i] + argv[i + 2:]
+    cmd, env, cwd, nproc_base = sandboxed_command(spec, kernel_args, launch)
+    record_dir = Path(spec.record_dir or kernel_dir)
+    log = open(record_dir / f"kernel-{os.getpid()}.log", "ab")  # the kernel's own chatter, out of the grader's output
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, preexec_fn=lambda: apply_limits(spec.limits, nproc_base),
                             start_new_session=True, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     state = {"started": time.monotonic(), "timed_out": False, "peak": 0, "peak_procs": 0}
-    record_path = Path(spec.record_dir or kernel_dir) / f"launcher-{os.getpid()}.json"
+    record_path = record_dir / f"launcher-{os.getpid()}.json"
 
     def write_record() -> None:
         """What happened so far (rewritten as it changes: the kernel manager may kill us any time)."""
@@ -117,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             state["timed_out"] = True
             _kill(proc)
             break
+        if os.getppid() != parent:  # the grading process died (SIGKILL, a lost terminal): end with it
+            state["stopped"] = True
+            _kill(proc)
+            break
         rss, count = tree_usage(proc.pid)
         if rss > state["peak"] * 1.05 or count > state["peak_procs"]:
             state["peak"], state["peak_procs"] = max(state["peak"], rss), max(state["peak_procs"], count)
@@ -126,7 +135,29 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             pass
     write_record()
+    for link in links:
+        link.unlink(missing_ok=True)
+    if launch:
+        shutil.rmtree(Path(launch.kernel).parent, ignore_errors=True)
     return 0 if proc.returncode == 0 else 1
+
+
+def _socket_links(connection: Path, kernel_dir: Path, own_dir: Path) -> list[Path]:
+    """Links ``kernel_dir/s-PORT`` -> ``own_dir/s-PORT`` for each socket of the connection file.
+
+    The kernel, seeing ``own_dir`` at ``kernel_dir``, creates its sockets there; the grader connects
+    to the paths in the connection file, i.e. to these links.
+    """
+    info = json.loads(connection.read_text())
+    links = []
+    for key in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
+        name = f"{Path(info['ip']).name}-{info[key]}"
+        link = kernel_dir / name
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(own_dir / name)
+        links.append(link)
+    return links
 
 
 def tree_usage(root_pid: int) -> tuple[int, int]:

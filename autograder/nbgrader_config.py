@@ -9,13 +9,13 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Autograding: the per-cell time limit (nbgrader's default is 30 s; the old
-# ExecutePreprocessor.timeout is ignored). Grading-mode notebooks load checkpoints instead of
-# training, so the slowest cell is a full test-set evaluation on a CPU.
+# ExecutePreprocessor.timeout is ignored). `a2kit grade` runs no training cell (they are tagged
+# reference-skip) and judges test cells outside the kernel (autograder/harness), so this bounds the
+# student's own cells.
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 
-# A test cell that writes anything to stderr scores 0 in nbgrader, and a library's warning (a PyTorch
-# UserWarning) or a progress bar is enough. Drop stderr outputs that are warnings or tqdm bars after
-# execution; errors are separate outputs and still fail the cell.
+# For plain `nbgrader autograde` by hand only (a2kit's harness never lets output reach a grade):
+# nbgrader scores 0 for any stderr in a test cell, so drop warnings and progress bars there.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"\w+Warning: |\d+%\|"

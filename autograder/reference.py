@@ -7,7 +7,8 @@
    included, in fast, non-grading mode (``A2_FAST=1``, ``NBGRADER_EXECUTION`` unset), in order, in one
    namespace, with the notebook's folder as the working directory and a fixed seed;
 2. ``build(ns)`` from the case module, which returns the values;
-3. write them to ``autograder/reference/`` (the folder ``a2lib.reference.load(name)`` reads).
+3. write them to ``autograder/reference/``, where the hidden tests read them (``load_reference(name)``),
+   in the grader's process only: they never enter a student's kernel.
 
 Which cells are executed (the convention agreed with the notebook authors):
 
@@ -172,6 +173,17 @@ def write_reference(name: str, values: dict, folder: Path = REFERENCE_DIR) -> Pa
         path.write_text(json.dumps(_jsonable(values), indent=1, sort_keys=True) + "\n")
     stale.unlink(missing_ok=True)
     return path
+
+
+def load_reference(name: str, folder: Path = REFERENCE_DIR) -> dict:
+    """Reference values ``name`` (numpy arrays from .npz, plain values from .json), for the trusted side only."""
+    npz, js = folder / f"{name}.npz", folder / f"{name}.json"
+    if npz.exists():
+        with np.load(npz, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    if js.exists():
+        return json.loads(js.read_text())
+    raise FileNotFoundError(f"No reference values named {name!r} in {folder}: generate them with `a2kit reference`.")
 
 
 def case_stems(cases: Path = CASES) -> list[str]:

@@ -6,7 +6,12 @@ itself, the gradebook and the hidden tests' reference values stay outside. Insid
 - a read-only system (``/usr``, ``/etc``), the Python installation and virtual environment, the
   ``a2lib`` package and the data folder, all read-only;
 - its own scratch folders, the only writable places (the submission's working copy and the kernel's
-  socket/home folder), plus a private ``/tmp``;
+  socket/home folder), plus a private ``/tmp``. When the spec names a ``submission_dir``, every
+  start (every notebook) gets *fresh* ones (``prepare_launch``): a new copy of the submitted files,
+  mounted where the notebook lives, and a new home, so nothing one notebook's code writes is seen
+  by the next, and nothing it writes reaches the grader's folders;
+- of the data folder, only what grading may show: the training batches and the class names, never
+  the test set with its labels (``data_view``; a data folder reached through a symlink is resolved);
 - no network (``--unshare-net``: the kernel talks to nbgrader over Unix sockets in its scratch
   folder), its own PID namespace (every process dies with the kernel, ``--die-with-parent``), and
   no view of the gradebook, ``autograder/`` (reference values), other submissions or any home.
@@ -71,7 +76,10 @@ class SandboxSpec:
 
     workdir: str
     kernel_dir: str
-    read_only: list[str] = field(default_factory=list)
+    read_only: list[str] = field(default_factory=list)   # folders or files
+    submission_dir: str = ""       # fresh copies of these files are the workdir of each start (see prepare_launch)
+    launch_root: str = ""          # where those per-start folders are made (outside the sandbox's view)
+    read_only_at: dict[str, str] = field(default_factory=dict)  # {path inside: real path}, e.g. data_view's
     env: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     record_dir: str = ""           # where the launcher reports (outside the sandbox's view); default kernel_dir
@@ -136,10 +144,20 @@ def sandbox_uid(slot: int) -> int | None:
     return SANDBOX_UID_BASE + slot if os.geteuid() == 0 else None
 
 
-def bwrap_command(spec: SandboxSpec, argv: list[str], bwrap: str = "bwrap") -> list[str]:
-    """The full ``bwrap ... argv`` command line for ``spec``."""
+@dataclass
+class Launch:
+    """The fresh writable folders of one sandbox start: ``work`` (shown at spec.workdir) and ``kernel``
+    (shown at spec.kernel_dir: sockets, connection file, home)."""
+
+    work: str
+    kernel: str
+
+
+def bwrap_command(spec: SandboxSpec, argv: list[str], bwrap: str = "bwrap", launch: Launch | None = None) -> list[str]:
+    """The full ``bwrap ... argv`` command line for ``spec`` (with ``launch``'s fresh folders if given)."""
     read_only = _python_roots(spec.python) + [str(A2LIB_DIR)] + [str(Path(p).resolve()) for p in spec.read_only]
     writable = [spec.workdir, spec.kernel_dir]
+    sources = dict(zip(writable, [launch.work, launch.kernel])) if launch else {}
     cmd = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
            "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     if os.geteuid() != 0:
@@ -156,15 +174,17 @@ def bwrap_command(spec: SandboxSpec, argv: list[str], bwrap: str = "bwrap") -> l
     cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     for device in gpu_devices(kernel_env(spec).get("CUDA_VISIBLE_DEVICES", "")):
         cmd += ["--dev-bind", device, device]
-    mounts = [p for p in read_only + writable if Path(p).exists()]
+    mounts = [p for p in read_only + writable if Path(p).exists()] + list(spec.read_only_at)
     for parent in _with_parents(mounts):
         if parent not in ("/tmp", "/usr", "/etc", "/opt") and not parent.startswith(("/usr/", "/etc/", "/opt/")):
             cmd += ["--perms", "0755", "--dir", parent]
     for p in read_only:
         if Path(p).exists():
             cmd += ["--ro-bind", p, p]
+    for inside, real in spec.read_only_at.items():
+        cmd += ["--ro-bind", real, inside]
     for p in writable:
-        cmd += ["--bind", p, p]
+        cmd += ["--bind", sources.get(p, p), p]
     cmd += ["--chdir", spec.workdir, "--clearenv"]
     for k, v in kernel_env(spec).items():
         cmd += ["--setenv", k, v]
@@ -183,6 +203,24 @@ def gpu_devices(visible: str) -> list[str]:
         return []
     shared = ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"]
     return [d for d in shared + [f"/dev/nvidia{g}" for g in gpus] if Path(d).exists()]
+
+
+def data_view(data_root: str | os.PathLike) -> tuple[str, dict[str, str]]:
+    """``(root as the kernel sees it, {path inside: real file})``: CIFAR-10's training batches and
+    class names, never the test set.
+
+    The kernel loads training data itself (notebook 2's overfit check); test images reach it only
+    through the harness, without labels. Every file is mounted from what it resolves to, so a data
+    folder reached through symlinks works as a plain one does.
+    """
+    root = Path(os.path.abspath(data_root))
+    folder = root / "cifar-10-batches-py"
+    mounts = {}
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.name != "test_batch" and path.resolve().is_file():
+                mounts[str(folder / path.name)] = str(path.resolve())
+    return str(root), mounts
 
 
 def kernel_env(spec: SandboxSpec) -> dict[str, str]:
@@ -245,20 +283,50 @@ def processes_of_uid(uid: int) -> int:
     return count
 
 
-def prepare_writable(spec: SandboxSpec) -> None:
-    """Create the kernel's folders and hand the writable ones to the sandbox uid."""
-    home = Path(spec.kernel_dir) / "home"
+def _write_startup(home: Path) -> None:
     startup = home / ".ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True, exist_ok=True)
     (startup / "00-a2kit-seed.py").write_text(SEED_STARTUP)
-    uid = sandbox_uid(spec.slot)
-    if uid is None or spec.unsafe:
+
+
+def _give_to(uid: int | None, *tops: Path) -> None:
+    """chown ``tops`` and everything below them to the sandbox uid (no-op when unprivileged)."""
+    if uid is None:
         return
-    for top in (Path(spec.workdir), Path(spec.kernel_dir)):
+    for top in tops:
         os.chown(top, uid, uid)
         for root, dirs, files in os.walk(top):
             for name in dirs + files:
                 os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+
+
+def prepare_writable(spec: SandboxSpec) -> None:
+    """Create the kernel's home in ``kernel_dir`` and hand workdir and kernel_dir to the sandbox uid
+    (the spec's own folders are the writable ones: no ``submission_dir``)."""
+    _write_startup(Path(spec.kernel_dir) / "home")
+    if not spec.unsafe:
+        _give_to(sandbox_uid(spec.slot), Path(spec.workdir), Path(spec.kernel_dir))
+
+
+def prepare_launch(spec: SandboxSpec) -> Launch:
+    """Fresh writable folders for one start: a copy of ``submission_dir`` and an empty kernel folder.
+
+    Plain files only are copied (a symlink in a submission is not followed). The folders belong to
+    the sandbox uid; ``spec.workdir`` and ``spec.kernel_dir`` themselves stay the grader's.
+    """
+    import tempfile
+
+    Path(spec.launch_root).mkdir(parents=True, exist_ok=True)
+    top = Path(tempfile.mkdtemp(prefix="launch-", dir=spec.launch_root))
+    work, kernel = top / "work", top / "kernel"
+    shutil.copytree(spec.submission_dir, work, symlinks=True,
+                    ignore=lambda folder, names: [n for n in names if os.path.islink(os.path.join(folder, n))])
+    kernel.mkdir()
+    _write_startup(kernel / "home")
+    if not spec.unsafe:
+        _give_to(sandbox_uid(spec.slot), work, kernel)
+    os.chmod(top, 0o755)
+    return Launch(str(work), str(kernel))
 
 
 def run_sandboxed(spec: SandboxSpec, argv: list[str], timeout: float | None = None):
@@ -268,13 +336,21 @@ def run_sandboxed(spec: SandboxSpec, argv: list[str], timeout: float | None = No
     """
     import subprocess
 
-    prepare_writable(spec)
-    uid = sandbox_uid(spec.slot)
-    if spec.unsafe:
-        cmd, env = list(argv), {**os.environ, **kernel_env(spec)}
-        nproc_base = processes_of_uid(os.getuid())
-    else:
-        cmd, env = bwrap_command(spec, argv, bwrap=check_bwrap()), None
-        nproc_base = processes_of_uid(uid if uid is not None else os.getuid())
-    return subprocess.run(cmd, env=env, cwd=spec.workdir, capture_output=True, text=True, timeout=timeout,
+    launch = prepare_launch(spec) if spec.submission_dir else None
+    if launch is None:
+        prepare_writable(spec)
+    cmd, env, cwd, nproc_base = sandboxed_command(spec, argv, launch)
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           preexec_fn=lambda: apply_limits(spec.limits, nproc_base))
+
+
+def sandboxed_command(spec: SandboxSpec, argv: list[str], launch: Launch | None):
+    """``(command, env or None, cwd, process-count base)`` that runs ``argv`` as the spec says."""
+    uid = sandbox_uid(spec.slot)
+    if spec.unsafe:  # no sandbox: only the fresh folders and the environment remain
+        env = {**os.environ, **kernel_env(spec)}
+        if launch:
+            env.update(HOME=f"{launch.kernel}/home", IPYTHONDIR=f"{launch.kernel}/home/.ipython")
+        return list(argv), env, launch.work if launch else spec.workdir, processes_of_uid(os.getuid())
+    cmd = bwrap_command(spec, argv, bwrap=check_bwrap(), launch=launch)
+    return cmd, None, launch.work if launch else spec.workdir, processes_of_uid(uid if uid is not None else os.getuid())

@@ -1,7 +1,14 @@
 """Grading throughput: plain serial ``nbgrader autograde`` against the kit's engine, same submissions.
 
-One course, ``N`` copies of a solution submission of one notebook (default ``01_theory``), graded
-four ways in the same run, each as its own process from a cold start (as an instructor runs them):
+Part 1, whole submissions (the headline): ``--whole`` (default 8) solution submissions of all four
+notebooks with their checkpoints, graded by serial ``nbgrader autograde`` and by ``a2kit grade`` with
+2 workers, fast mode. ``seconds_per_submission`` is the engine's wall-clock seconds divided by the
+number of submissions; ``class_of_100_minutes`` extrapolates it to 100 submissions (the sample
+size is in the file). The per-notebook seconds of one sandboxed grading are listed too, to show
+where the time goes.
+
+Part 2, one notebook: ``N`` copies of a solution submission of one notebook (default ``01_theory``),
+graded four ways in the same run, each as its own process from a cold start (as an instructor runs them):
 
 - ``nbgrader``: plain ``nbgrader autograde a2`` with the kit's configuration, serial, no sandbox;
 - ``a2kit 1 worker`` and ``a2kit 2 workers``: ``grade_submissions`` (bubblewrap sandbox, Dask);
@@ -17,9 +24,9 @@ It also measures the machine's own ceiling for two processes: the same CPU-bound
 once alone and twice side by side (``cpu_parallel_ceiling`` = 2 x alone / side by side; 2.0 on two
 real cores, less where the cores are shared).
 
-Writes bench/results/grading.json with top-level ``speedup_2_workers`` (serial nbgrader seconds /
-``a2kit`` 2-worker seconds) and ``sandbox_overhead_s`` (per submission: sandboxed minus unsandboxed
-1-worker seconds).
+Writes bench/results/grading.json with top-level ``seconds_per_submission`` and
+``class_of_100_minutes`` (part 1), ``speedup_2_workers`` (serial nbgrader seconds / ``a2kit`` 2-worker
+seconds) and ``sandbox_overhead_s`` (per submission: sandboxed minus unsandboxed 1-worker seconds).
 """
 from __future__ import annotations
 
@@ -38,6 +45,8 @@ KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 RESULTS = KIT / "bench" / "results" / "grading.json"
 
+from bench.hardware import describe as hardware_line  # noqa: E402 (after the path insert)
+
 # Runs in a fresh process: grade the course with the engine, print the report as JSON.
 ENGINE = """
 import json, sys
@@ -52,16 +61,17 @@ if __name__ == "__main__":
 """
 
 
-def build_course(root: Path, notebook: str, n: int) -> Path:
-    """A course with ``n`` solution submissions of ``notebook`` (students s01, s02...)."""
+def build_course(root: Path, notebooks: list[str] | None, n: int) -> Path:
+    """A course with ``n`` solution submissions of ``notebooks`` (default: all; students s01, s02...)."""
     from autograder.corpus import Case, build_submission
-    from autograder.course import Course
+    from autograder.course import NOTEBOOKS, Course
 
+    names = notebooks or sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
     course = Course(root / "course")
-    course.sync_source(names=[notebook])
+    course.sync_source(names=names)
     course.generate_release()
     for i in range(n):
-        build_submission(Case("solution", "", "solution", [notebook]), course, student=f"s{i + 1:02d}")
+        build_submission(Case("solution", "", "solution", names), course, student=f"s{i + 1:02d}")
     return course.root
 
 
@@ -104,9 +114,55 @@ def cpu_parallel_ceiling() -> float:
     return 2 * alone / together
 
 
+def nbgrader_command(root: Path) -> list[str]:
+    db = root / "gradebook.db"
+    return [sys.executable, "-m", "nbgrader", "autograde", "a2", "--force",
+            f"--config={KIT / 'autograder' / 'nbgrader_config.py'}", f"--CourseDirectory.root={root}",
+            f"--CourseDirectory.db_url=sqlite:///{db}", "--CourseDirectory.course_id=a2-course-kit"]
+
+
+def notebook_seconds(root: Path, student: str) -> dict[str, float]:
+    """Seconds each notebook took in the autograded copy (nbgrader records start and end of execution)."""
+    import nbformat
+    from datetime import datetime
+
+    out = {}
+    for path in sorted((root / "autograded" / student / "a2").glob("*.ipynb")):
+        stamps = [c.metadata.get("execution", {}) for c in nbformat.read(path, as_version=4).cells]
+        times = [datetime.fromisoformat(v.replace("Z", "+00:00")) for e in stamps for v in e.values()
+                 if isinstance(v, str) and v[:2] == "20"]
+        out[path.stem] = round((max(times) - min(times)).total_seconds(), 1) if times else None
+    return out
+
+
+def whole_submissions(tmp: Path, n: int, env: dict, data: str) -> dict:
+    """Part 1: ``n`` whole solution submissions, serial nbgrader against a2kit with 2 workers."""
+    root = build_course(tmp / "whole", None, n)
+    db, pristine = root / "gradebook.db", tmp / "whole.pristine.db"
+    shutil.copy2(db, pristine)
+    runs = {}
+    for name, cmd in [("nbgrader", nbgrader_command(root)),
+                      ("a2kit 2 workers", [sys.executable, "-c", ENGINE, str(root), "2", "0", data])]:
+        reset(root)
+        shutil.copy2(pristine, db)
+        seconds, peak, stdout = timed(cmd, env)
+        runs[name] = {"seconds": round(seconds, 1), "seconds_per_submission": round(seconds / n, 2),
+                      "peak_process_mb": round(peak)}
+        if name.startswith("a2kit"):
+            report = json.loads(stdout.strip().splitlines()[-1])
+            bad = {s: r for s, r in report.items() if r["status"] != "graded"}
+            if bad:
+                raise RuntimeError(f"{name}: not every submission graded: {bad}")
+            runs[name]["points"] = sorted({r["points"] for r in report.values()})
+            runs[name]["seconds_per_notebook_s01"] = notebook_seconds(root, "s01")
+        print(f"whole submissions, {name:18s} {seconds:7.1f} s ({seconds / n:.1f} s each)", flush=True)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=12)
+    parser.add_argument("--whole", type=int, default=8, help="whole submissions in part 1 (0: skip it)")
     parser.add_argument("--notebook", default="01_theory")
     parser.add_argument("--data", default=str(KIT / "data"))
     args = parser.parse_args()
@@ -115,7 +171,9 @@ def main() -> None:
     env = {**os.environ, "A2_FAST": "1", "A2_DATA": args.data, "TQDM_DISABLE": "1",
            "PATH": str(Path(py).parent) + os.pathsep + os.environ.get("PATH", "")}
     tmp = Path(tempfile.mkdtemp(prefix="a2kit-bench-"))
-    root = build_course(tmp, args.notebook, args.submissions)
+    load_at_start = os.getloadavg()
+    whole = whole_submissions(tmp, args.whole, env, args.data) if args.whole else {}
+    root = build_course(tmp, [args.notebook], args.submissions)
     db = root / "gradebook.db"
     pristine = tmp / "gradebook.pristine.db"
     shutil.copy2(db, pristine)
@@ -123,9 +181,7 @@ def main() -> None:
 
     runs = {}
     plan = [
-        ("nbgrader", [py, "-m", "nbgrader", "autograde", "a2", "--force", f"--config={KIT / 'autograder' / 'nbgrader_config.py'}",
-                      f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url=sqlite:///{db}",
-                      "--CourseDirectory.course_id=a2-course-kit"]),
+        ("nbgrader", nbgrader_command(root)),
         ("a2kit 1 worker, no sandbox", [py, "-c", ENGINE, str(root), "1", "1", args.data]),
         ("a2kit 1 worker", [py, "-c", ENGINE, str(root), "1", "0", args.data]),
         ("a2kit 2 workers", [py, "-c", ENGINE, str(root), "2", "0", args.data]),
@@ -150,16 +206,25 @@ def main() -> None:
     base = runs["nbgrader"]["seconds"]
     for run in runs.values():
         run["speedup"] = round(base / run["seconds"], 2)
+    per_submission = whole["a2kit 2 workers"]["seconds_per_submission"] if whole else None
     result = {
+        "seconds_per_submission": per_submission,
+        "class_of_100_minutes": round(per_submission * 100 / 60, 1) if whole else None,
+        "whole_submissions_sample": args.whole,
+        "whole_submissions": whole,
         "speedup_2_workers": runs["a2kit 2 workers"]["speedup"],
         "sandbox_overhead_s": round((runs["a2kit 1 worker"]["seconds"] - runs["a2kit 1 worker, no sandbox"]["seconds"]) / n, 2),
         "cpu_parallel_ceiling": round(ceiling, 2),
         "submissions": n, "notebook": args.notebook, "mode": "fast (A2_FAST=1)",
         "runs": runs,
+        "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg(),
-        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} "
-                    f"{platform.release()}; shared machine (see load_average_at_end)",
+        "hardware": hardware_line(),
     }
+    if whole:
+        print(f"\nseconds_per_submission = {per_submission} (whole submissions, 2 workers, {args.whole} graded; serial "
+              f"nbgrader {whole['nbgrader']['seconds_per_submission']}); class_of_100_minutes = "
+              f"{result['class_of_100_minutes']}")
     print(f"\n{'run':28s} {'s total':>8s} {'s/subm.':>8s} {'speed-up':>9s} {'peak process MB':>16s} {'peak kernel MB':>15s}")
     for name, run in runs.items():
         print(f"{name:28s} {run['seconds']:8.1f} {run['seconds_per_submission']:8.2f} {run['speedup']:9.2f} "

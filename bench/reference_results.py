@@ -11,7 +11,7 @@ Parts (all by default):
 * ``checkpoints``: the reference checkpoints the grader's "solution" submission uses
   (``autograder/reference/checkpoints/{twolayer,vanilla_cnn,mymodel}.pt``), trained as the solution
   notebook does in full mode, with their per-class test accuracy in their metrics (``python -m
-  autograder.reference`` turns those into ``cnn_design_accuracy.json``). ``mymodel.pt`` is the final
+  autograder.reference`` scores them as students' checkpoints are into ``cnn_design_accuracy.json``). ``mymodel.pt`` is the final
   epoch of the ``mymodel`` part. Written for the medium and full schedules only;
 * ``longtail``: notebook 4's ResNet-32 runs on CIFAR-10-LT, from ``bench/reference_longtail.py``
   (``run_longtail(schedule, data_root, device) -> dict``).

@@ -16,7 +16,7 @@ from toy_notebooks import WRONG_DOUBLE, write_toy_notebooks
 def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "a2kit"
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("release", "collect", "grade", "feedback", "export", "reference", "demo"):
+    for command in ("release", "collect", "grade", "feedback", "formgrade", "export", "reference", "demo"):
         assert command in out
 
 
@@ -54,7 +54,7 @@ def test_pipeline_commands_and_exit_codes(tmp_path, capsys):
     assert main(base + ["collect", str(inbox)]) == 1  # an unreadable zip needs attention
 
     capsys.readouterr()
-    assert main(base + ["grade", "--workers", "1", "zoe"]) == 0  # in the bubblewrap sandbox
+    assert main(base + ["grade", "--workers", "1", "--hidden-tests", "toy_hidden_tests", "zoe"]) == 0  # sandboxed
     out = capsys.readouterr().out
     assert "zoe" in out and "graded" in out
 
@@ -81,7 +81,8 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_grade_table(tmp_path, capsy
         "edits:\n  - notebook: 01_toy\n    cell: double\n    source: |\n      def double(x):\n          return abs(2 * x)\n"
         "expect:\n  01_toy:\n    test_double_hidden: 0\n"
         "feedback_contains:\n  01_toy:\n    test_double_hidden: negative numbers\n")
-    assert run_demo(keep=tmp_path / "demo", notebooks=notebooks, corpus=corpus, progress=False, data=str(tmp_path)) == 0
+    assert run_demo(keep=tmp_path / "demo", notebooks=notebooks, corpus=corpus, progress=False, data=str(tmp_path),
+                    test_modules=["toy_hidden_tests"]) == 0
     out = capsys.readouterr().out
     assert "Demo class: autograded points" in out and "Every case got the points it must get." in out
     table = out[out.index("Demo class"):out.index("Collected:")]

@@ -136,3 +136,17 @@ def test_tampering_is_reported_exactly_for_cases_that_edit_protected_cells(tmp_p
         protected = [e for e in case.edits if not release_cells.get((e.notebook, e.cell), {}).get("solution")]
         notes = _tampering_notes(folder, course.release_dir)
         assert bool(notes) == bool(protected), f"{case.name}: tampering notes {notes}, protected edits {protected}"
+
+
+def test_nothing_written_during_grading_comes_back():
+    """The autograded folders (the source of feedback) hold the submitted files only: a file a kernel
+    wrote (e.g. reference values a cheat copied, a planted startup file) stays in its scratch copy."""
+    corpus = graded_corpus()
+    for case in corpus.cases:
+        autograded = corpus.course.autograded_dir(case.name)
+        if not autograded.exists():
+            continue
+        got = {str(p.relative_to(autograded)) for p in autograded.rglob("*") if p.is_file()}
+        submitted = {str(p.relative_to(corpus.course.submitted_dir(case.name)))
+                     for p in corpus.course.submitted_dir(case.name).rglob("*") if p.is_file()}
+        assert got <= submitted | {f"{nb}.ipynb" for nb in case.notebooks}, f"{case.name}: {sorted(got - submitted)}"

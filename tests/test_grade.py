@@ -1,7 +1,8 @@
 """The grading engine on a toy notebook: grades equal plain serial nbgrader's, re-runs grade only
-what changed, hostile submissions are contained, reference values reach only the test cells.
+what changed, hostile submissions are contained, points are decided outside the student's kernel.
 
-One class is graded once (module fixture, 2 workers) and every test reads its outcome.
+One class is graded once (module fixture, 2 workers) and every test reads its outcome. The toy's
+hidden tests are ``toy_hidden_tests.py``.
 """
 from __future__ import annotations
 
@@ -22,15 +23,7 @@ KIT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # one grading of the class: ~1 minute on 2 cores
 
 
-def reference_notebook():
-    """The toy notebook (``double(x)``, a public test worth 1 point) whose 2-point test's hidden part
-    reads reference values."""
-    nb = toy_notebook()
-    nb.cells[-1].source = (
-        'assert double(3) == 6, "double(3) should be 6"\n### BEGIN HIDDEN TESTS\nimport a2lib.reference\n'
-        'ref = a2lib.reference.load("toy")\nassert double(int(ref["x"])) == int(ref["want"]), '
-        '"double is wrong on the reference case"\n### END HIDDEN TESTS')
-    return nb
+TOY_TESTS = ["toy_hidden_tests"]
 
 
 WRONG = "def double(x):\n    return abs(2 * x)\n"
@@ -41,8 +34,18 @@ MEMORY = ("import numpy as np\ndef double(x):\n    return 2 * x\n"
 BOMB = ("import os, time\nstarted = 0\nfor _ in range(5000):  # bounded: stops by itself at 5,000\n    try:\n"
         "        pid = os.fork()\n    except OSError:\n        break\n    if pid == 0:  # exits at once, but counts until reaped\n"
         "        os._exit(0)\n    started += 1\nfor _ in range(started):\n    os.wait()\n"
-        "open('bomb.txt', 'w').write(str(started))\ndef double(x):\n    return 2 * x\n")
-CHEAT = ("def double(x):\n    import a2lib.reference\n    return int(a2lib.reference.load('toy')['want'])\n")
+        "print(f'BOMB{started}')\ndef double(x):\n    return 2 * x\n")
+# Cheats: each must get 0 for the tests of a wrong double.
+ALWAYS_EQUAL = ("class Anything(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
+                "def double(x):\n    return Anything(0)\n")
+FRAMES = ("import sys, gc\ndef double(x):\n    seen = [f.f_locals for f in [sys._getframe(i) for i in range(1, 4)]]\n"
+          "    found = [o for o in gc.get_objects() if isinstance(o, dict) and 'want' in o]\n"
+          "    return abs(2 * x) if not found else found[0]['want']\n")
+PATCHED = ("import numpy as np, builtins\nnp.allclose = np.array_equal = lambda *a, **k: True\n"
+           "builtins.float = lambda *a: 0.0\ndef double(x):\n    return abs(2 * x)\n")
+# Honest, but chatty: printing to stderr, logging and warning cost nothing.
+CHATTY = ("import sys, logging, warnings\ndef double(x):\n    print('computing', x, file=sys.stderr)\n"
+          "    logging.warning('double called')\n    warnings.warn('a warning')\n    return 2 * x\n")
 SUICIDE = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
 
 
@@ -56,7 +59,7 @@ try:
 except OSError:
     found["network"] = False
 found["gradebook"] = os.path.exists({str(gradebook)!r})
-found["references_on_disk"] = glob.glob({str(references.parent)!r} + "/**/toy.json", recursive=True) + \
+found["references_on_disk"] = glob.glob({str(references)!r} + "/*") + \
     [p for p in [{str(KIT / "autograder")!r}] if os.path.exists(p)]
 try:
     import a2lib.reference
@@ -74,7 +77,8 @@ try:
     found["wrote_gradebook"] = True
 except OSError:
     found["wrote_gradebook"] = False
-json.dump(found, open("snoop.json", "w"))
+open("snoop.json", "w").write("written in the kernel's scratch copy")
+print("SNOOP" + json.dumps(found))
 def double(x):
     return 2 * x
 '''
@@ -88,10 +92,7 @@ def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grade")
     notebooks = tmp / "notebooks"
     notebooks.mkdir()
-    nbf.write(reference_notebook(), notebooks / "01_toy.ipynb")
-    references = tmp / "reference"
-    references.mkdir()
-    (references / "toy.json").write_text(json.dumps({"x": -7, "want": -14}))
+    nbf.write(toy_notebook(), notebooks / "01_toy.ipynb")
     outside = tmp / "outside.txt"
     outside.write_text("keep me")
 
@@ -116,17 +117,17 @@ def graded(tmp_path_factory):
     course.sync_source(notebooks)
     course.generate_release()
     gradebook = course.root / "gradebook.db"
-    edits = {"solution": None, "wrong": WRONG, "loop": LOOP, "memory": MEMORY, "bomb": BOMB, "cheat": CHEAT,
-             "suicide": SUICIDE, "snoop": snoop(server.getsockname()[1], gradebook, outside, references)}
+    edits = {"solution": None, "wrong": WRONG, "loop": LOOP, "memory": MEMORY, "bomb": BOMB, "suicide": SUICIDE,
+             "always_equal": ALWAYS_EQUAL, "frames": FRAMES, "patched": PATCHED, "chatty": CHATTY,
+             "snoop": snoop(server.getsockname()[1], gradebook, outside, KIT / "autograder" / "reference")}
     for name, source in edits.items():
         build_submission(Case(name, name, "solution", ["01_toy"], [Edit("01_toy", "double", source)] if source else []),
                          course)
 
-    mp = pytest.MonkeyPatch()
-    mp.setenv("A2_REFERENCE_DIR", str(references))
     try:
         before = gradebook.stat().st_mtime_ns
-        report = grade_submissions(course, workers=2, cell_timeout_s=10, timeout_s=120, memory_gb=2, progress=False)
+        report = grade_submissions(course, workers=2, cell_timeout_s=10, timeout_s=120, memory_gb=2, progress=False,
+                                   test_modules=TOY_TESTS)
         # Plain serial nbgrader on the trusted submissions, for the equality check.
         serial = Course(tmp / "serial")
         shutil.copytree(course.source_dir, serial.source_dir)
@@ -135,12 +136,18 @@ def graded(tmp_path_factory):
             shutil.copytree(course.submitted_dir(name), serial.submitted_dir(name))
             assert serial.api().autograde(serial.assignment, name)["success"]
     finally:
-        mp.undo()
         stop.set()
         listener.join()
         server.close()
     return {"course": course, "report": report, "serial": serial, "outside": outside, "connections": connections,
-            "references": references, "gradebook_mtime": before}
+            "gradebook_mtime": before}
+
+
+def _printed(course, student: str, marker: str) -> str:
+    """What the student's own cell printed after ``marker`` (its stdout, in the autograded notebook)."""
+    nb = nbf.read(course.autograded_dir(student) / "01_toy.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    return text.split(marker, 1)[1].splitlines()[0]
 
 
 def _points(report, student):
@@ -152,9 +159,9 @@ def test_grades_equal_serial_nbgrader(graded):
     for student in ("solution", "wrong"):
         assert graded["report"].results[student].status == "graded"
         assert course.scores(student) == serial.scores(student)
-        mine = nbf.read(course.autograded_dir(student) / "01_toy.ipynb", as_version=4)
-        theirs = nbf.read(serial.autograded_dir(student) / "01_toy.ipynb", as_version=4)
-        assert [c.get("outputs", []) for c in mine.cells] == [c.get("outputs", []) for c in theirs.cells]
+    wrong = nbf.read(course.autograded_dir("wrong") / "01_toy.ipynb", as_version=4)
+    verdict = json.dumps([c.get("outputs", []) for c in wrong.cells])
+    assert "double(-7) should be -14" in verdict  # the hidden test's message, written by the harness
     assert _points(graded["report"], "solution") == {"test_double": 1.0, "test_double_hidden": 2.0}
     assert _points(graded["report"], "wrong") == {"test_double": 1.0, "test_double_hidden": 0.0}
 
@@ -175,27 +182,33 @@ def test_memory_bomb_hits_the_limit_and_is_reported(graded):
 def test_process_bomb_stops_at_the_limit(graded):
     from autograder.sandbox import Limits
 
-    started = int((graded["course"].autograded_dir("bomb") / "bomb.txt").read_text())
+    started = int(_printed(graded["course"], "bomb", "BOMB"))
     assert 0 < started < Limits().nproc
     assert _points(graded["report"], "bomb") == {"test_double": 1.0, "test_double_hidden": 2.0}
 
 
 def test_no_network_no_secrets_no_damage_outside(graded):
-    found = json.loads((graded["course"].autograded_dir("snoop") / "snoop.json").read_text())
+    found = json.loads(_printed(graded["course"], "snoop", "SNOOP"))
     assert found["network"] is False and graded["connections"] == []
     assert found["gradebook"] is False and found["wrote_gradebook"] is False
-    assert found["references_on_disk"] == [] and found["references_loaded"] == "FileNotFoundError"
+    assert found["references_on_disk"] == [] and found["references_loaded"] == "ModuleNotFoundError"
     assert "deleted" not in found and graded["outside"].read_text() == "keep me"
-    assert (graded["references"] / "toy.json").exists()
-    # the real hidden test still got its reference values: full marks
+    # A file the kernel wrote stays in its scratch copy: it never reaches the course (nor feedback).
+    assert not (graded["course"].autograded_dir("snoop") / "snoop.json").exists()
     assert _points(graded["report"], "snoop") == {"test_double": 1.0, "test_double_hidden": 2.0}
 
 
-def test_student_code_cannot_read_reference_values_during_a_test(graded):
-    assert _points(graded["report"], "cheat") == {"test_double": 0.0, "test_double_hidden": 0.0}
-    nb = nbf.read(graded["course"].autograded_dir("cheat") / "01_toy.ipynb", as_version=4)
-    outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
-    assert "PermissionError" in outputs
+@pytest.mark.parametrize("cheat, public", [("always_equal", 0.0), ("frames", 1.0), ("patched", 1.0)])
+def test_cheats_in_the_kernel_change_no_verdict(graded, cheat, public):
+    """An object equal to everything, a look for expected values in frames and gc, patched comparisons
+    and builtins: the verdicts are reached outside the kernel, on plain numbers. (``frames`` and
+    ``patched`` fall back to the wrong ``abs(2 * x)``, right for x = 1 only.)"""
+    assert _points(graded["report"], cheat) == {"test_double": public, "test_double_hidden": 0.0}
+
+
+def test_output_of_honest_code_never_costs_a_point(graded):
+    assert graded["report"].results["chatty"].status == "graded"
+    assert _points(graded["report"], "chatty") == {"test_double": 1.0, "test_double_hidden": 2.0}
 
 
 def test_a_dead_kernel_is_retried_then_reported(graded):
@@ -208,7 +221,6 @@ def test_a_dead_kernel_is_retried_then_reported(graded):
 def test_rerun_grades_only_what_changed(graded, monkeypatch):
     from autograder.grade import grade_submissions
 
-    monkeypatch.setenv("A2_REFERENCE_DIR", str(graded["references"]))
     course = graded["course"]
     nb_path = course.submitted_dir("wrong") / "01_toy.ipynb"
     nb = nbf.read(nb_path, as_version=4)
@@ -216,12 +228,12 @@ def test_rerun_grades_only_what_changed(graded, monkeypatch):
     cell.source = "def double(x):\n    return x + x\n"
     nbf.write(nb, nb_path)
     report = grade_submissions(course, ["solution", "wrong"], workers=1, progress=False,
-                               env={"A2_FAST": "1"})
+                               env={"A2_FAST": "1"}, test_modules=TOY_TESTS)
     assert report.results["solution"].status == "unchanged"
     assert report.results["solution"].scores == course.scores("solution")
     assert report.results["wrong"].status == "graded"
     assert _points(report, "wrong") == {"test_double": 1.0, "test_double_hidden": 2.0}
-    forced = grade_submissions(course, ["solution"], workers=1, force=True, progress=False)
+    forced = grade_submissions(course, ["solution"], workers=1, force=True, progress=False, test_modules=TOY_TESTS)
     assert forced.results["solution"].status == "graded"
 
 
@@ -230,10 +242,10 @@ def test_workers_start_cleanly_after_in_process_grading(graded, monkeypatch):
     workers a later parallel run starts (they fork from a clean server, not from this process)."""
     from autograder.grade import grade_submissions
 
-    monkeypatch.setenv("A2_REFERENCE_DIR", str(graded["references"]))
     course = graded["course"]
-    first = grade_submissions(course, ["solution"], workers=1, force=True, progress=False)
-    again = grade_submissions(course, ["solution", "wrong"], workers=2, force=True, progress=False)
+    first = grade_submissions(course, ["solution"], workers=1, force=True, progress=False, test_modules=TOY_TESTS)
+    again = grade_submissions(course, ["solution", "wrong"], workers=2, force=True, progress=False,
+                              test_modules=TOY_TESTS)
     assert first.results["solution"].status == again.results["solution"].status == "graded"
     assert again.results["wrong"].status == "graded"
     assert _points(again, "solution") == {"test_double": 1.0, "test_double_hidden": 2.0}
@@ -246,45 +258,49 @@ def sleep_forever(job):
     time.sleep(600)
 
 
-def test_a_stalled_cluster_is_reported_instead_of_waited_on(monkeypatch):
-    import autograder.grade as grade
-    from tqdm import tqdm
+def _job(student: str, wall_s: float, files: dict):
+    from autograder.records import GradingJob
 
-    monkeypatch.setattr(grade, "STALL_GRACE_S", 3)
+    return GradingJob(student, "a2", "", files, {}, b"", {}, limits={"wall_s": wall_s})
+
+
+def test_a_stalled_cluster_is_reported_instead_of_waited_on(monkeypatch):
+    from autograder import scheduling
+
+    monkeypatch.setattr(scheduling, "STALL_GRACE_S", 3)
     # Six submissions on two workers: four in flight (the window), two still waiting to be sent.
     students = [f"hung{i}" for i in range(6)]
-    jobs = {s: {"student": s, "limits": {"wall_s": 1.0}, "submission": {"01_toy.ipynb": b""}} for s in students}
-    report = grade.GradeReport()
-    grade._run_jobs(None, jobs, dict.fromkeys(students, "digest"), {}, report, tqdm(disable=True), workers=2,
-                    scheduler=None, task=sleep_forever)
-    assert sorted(report.results) == students
-    for result in report.results.values():
-        assert result.status == "failed" and "grading stalled" in result.message and "a2kit grade" in result.message
+    jobs = {s: _job(s, 1.0, {"01_toy.ipynb": b""}) for s in students}
+    results = {}
+    scheduling.run_jobs(jobs, lambda out, attempts: results.setdefault(out.student, out), workers=2, scheduler=None,
+                        task=sleep_forever)
+    assert sorted(results) == students
+    for result in results.values():
+        assert not result.ok and "grading stalled" in result.message and "a2kit grade" in result.message
 
 
 def fail_at_once(job):
     """A grading task that reports a plain failure straight away."""
-    return {"student": job["student"], "ok": False, "retry": False, "seconds": 0.0, "peak_memory_mb": 0.0,
-            "message": "no notebook"}
+    from autograder.records import GradingResult
+
+    return GradingResult.lost(job.student, "no notebook")
 
 
 def test_a_class_larger_than_the_window_is_graded_whole_and_quietly(recwarn):
-    import autograder.grade as grade
-    from tqdm import tqdm
+    from autograder import scheduling
 
     # 12 MB each: above Dask's "large graph" warning, which the grader expects and silences.
     students = [f"s{i:02d}" for i in range(11)]
-    jobs = {s: {"student": s, "limits": {"wall_s": 60.0}, "submission": {"big.bin": bytes(12_000_000)}}
-            for s in students}
-    report = grade.GradeReport()
-    grade._run_jobs(None, jobs, dict.fromkeys(students, "digest"), {}, report, tqdm(disable=True), workers=2,
-                    scheduler=None, task=fail_at_once)
-    assert sorted(report.results) == students and all(r.message == "no notebook" for r in report.results.values())
+    jobs = {s: _job(s, 60.0, {"big.bin": bytes(12_000_000)}) for s in students}
+    results = {}
+    scheduling.run_jobs(jobs, lambda out, attempts: results.setdefault(out.student, out), workers=2, scheduler=None,
+                        task=fail_at_once)
+    assert sorted(results) == students and all(r.message == "no notebook" for r in results.values())
     assert not [w for w in recwarn if "large graph" in str(w.message)]
 
 
 def test_kernels_split_the_cores_between_workers():
-    from autograder.grade import kernel_threads
+    from autograder.scheduling import kernel_threads
 
     assert kernel_threads(2, cpus=2) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     assert kernel_threads(3, cpus=16)["OMP_NUM_THREADS"] == "5"

@@ -1,33 +1,37 @@
-"""Notebook 4's checks: the solution passes them, and each typical mistake fails with its own message.
+"""Notebook 4's hidden tests and checks: the solution passes, each typical mistake fails with its own message.
 
-The behavioural check's tolerance is measured here: losses that compute the same function in
+The behavioural test's tolerance is measured here: losses that compute the same function in
 different ways (through F.cross_entropy, softmax then log, one-hot in float64, or the solution's
 value times 1 + 1e-5) must give the reference per-class accuracy within it, and a loss that does
 not (plain cross-entropy) must not.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from a2lib.checks import imbalance
-from autograder.reference import NOTEBOOKS, load_solution_namespace
+from autograder.harness import LocalSession
+from autograder.harness.local import run_local, solution_namespace
+from autograder.hidden_tests import data_wrangling as hidden
 
-CASES = __import__("importlib").import_module("autograder.cases.04_data_wrangling")
+NOTEBOOK = "04_data_wrangling"
 
 
 @pytest.fixture(scope="module")
 def ns():
-    return load_solution_namespace(NOTEBOOKS / "04_data_wrangling.ipynb")
+    return solution_namespace(NOTEBOOK)
 
 
-@pytest.fixture(scope="module")
-def refs(ns):
-    rng = np.random.default_rng(2019)
-    return {"reweight": CASES.reweight_cases(ns["reweight"], rng), "focal": CASES.focal_cases(ns["FocalLoss"], rng)}
+def verdict(ns, grade_id: str, **names):
+    """The hidden test ``grade_id`` on the solution with ``names`` replaced (e.g. FocalLoss=...)."""
+    return run_local(NOTEBOOK, grade_id, {**ns, **names})
 
 
 # -- losses: correct variants and typical mistakes -------------------------------------------------
@@ -121,33 +125,31 @@ WEIGHT_MISTAKES = {
     "not normalized": lambda n, b: [(1 - b) / (1 - b ** k) for k in n],
     # in float32, as students write it: beta ** n underflows to 0 for large n
     "beta ** n alone": lambda n, b: (lambda w: w / w.sum() * len(n))(torch.tensor([b ** k for k in n], dtype=torch.float32)),
-    "without inverting": lambda n, b: imbalance._normalized(1 - b ** np.asarray(n, dtype=float)),
-    "inverse class frequency": lambda n, b: imbalance._normalized(1 / np.asarray(n, dtype=float)),
+    "without inverting": lambda n, b: hidden.normalized(1 - b ** np.asarray(n, dtype=float)),
+    "inverse class frequency": lambda n, b: hidden.normalized(1 / np.asarray(n, dtype=float)),
 }
 
 
 # -- reweight --------------------------------------------------------------------------------------
-def test_reference_weights_are_those_of_the_formula(refs):
-    for counts, beta, weights in imbalance.reweight_cases(refs["reweight"]):
-        n = np.asarray(counts, dtype=np.float64)
-        formula = (1 - beta) / (1 - beta ** n)
-        np.testing.assert_allclose(weights, formula / formula.sum() * len(n), rtol=1e-6)
+def test_reference_weights_are_those_of_the_solution(ns):
+    for counts, beta in hidden.reweight_cases(np.random.default_rng(0)):
+        np.testing.assert_allclose(hidden.reweight_reference(counts, beta), ns["reweight"](counts, beta), rtol=1e-6)
 
 
-def test_solution_and_a_float32_variant_pass(ns, refs):
-    imbalance.check_reweight(ns["reweight"], refs["reweight"])
-    imbalance.check_reweight(float32_reweight, refs["reweight"])
+def test_solution_and_a_float32_variant_pass(ns):
+    assert verdict(ns, "test_reweight_hidden").passed
+    assert verdict(ns, "test_reweight_hidden", reweight=float32_reweight).passed
 
 
 @pytest.mark.parametrize("name", WEIGHT_MISTAKES)
-def test_weight_mistakes_are_named(name, refs):
-    with pytest.raises(AssertionError, match=name.replace("*", r"\*")):
-        imbalance.check_reweight(WEIGHT_MISTAKES[name], refs["reweight"])
+def test_weight_mistakes_are_named(name, ns):
+    result = verdict(ns, "test_reweight_hidden", reweight=WEIGHT_MISTAKES[name])
+    assert not result.passed and name in result.message
 
 
 # -- focal loss ------------------------------------------------------------------------------------
-def test_reference_focal_loss_is_weighted_cross_entropy_at_gamma_0(refs):
-    cases = [c for c in imbalance.focal_cases(refs["focal"]) if c["gamma"] == 0]
+def test_reference_focal_loss_is_weighted_cross_entropy_at_gamma_0():
+    cases = [c for c in hidden.focal_cases(np.random.default_rng(0)) if c["gamma"] == 0]
     assert len(cases) >= 4
     for c in cases:
         w = None if c["weight"] is None else torch.as_tensor(c["weight"])
@@ -156,46 +158,55 @@ def test_reference_focal_loss_is_weighted_cross_entropy_at_gamma_0(refs):
 
 
 @pytest.mark.parametrize("variant", [ViaCrossEntropy, ViaSoftmax, ViaOneHot64])
-def test_correct_variants_pass(variant, ns, refs):
-    imbalance.check_focal_loss(ns["FocalLoss"], refs["focal"])
-    imbalance.check_focal_loss(variant, refs["focal"])
+def test_correct_variants_pass(variant, ns):
+    assert verdict(ns, "test_focal_loss_hidden", FocalLoss=variant).passed
+    assert verdict(ns, "test_focal_loss", FocalLoss=variant).passed
 
 
 @pytest.mark.parametrize("mistake", FOCAL_MISTAKES, ids=lambda m: m.__name__)
-def test_focal_mistakes_are_named(mistake, refs):
-    with pytest.raises(AssertionError, match=FOCAL_MISTAKES[mistake].replace("*", r"\*").replace("(", r"\(").replace(")", r"\)")):
-        imbalance.check_focal_loss(mistake, refs["focal"])
+def test_focal_mistakes_are_named(mistake, ns):
+    result = verdict(ns, "test_focal_loss_hidden", FocalLoss=mistake)
+    assert not result.passed and FOCAL_MISTAKES[mistake] in result.message, result.message
 
 
-def test_a_loss_that_returns_a_vector_is_told_to_average(refs):
+def test_a_loss_that_returns_a_vector_is_told_to_average(ns):
     class PerImage(Loss):
         def forward(self, x, y):
             return -self.log_p(x, y)
 
-    with pytest.raises(AssertionError, match="one number"):
-        imbalance.check_focal_loss(PerImage, refs["focal"])
+    result = verdict(ns, "test_focal_loss_hidden", FocalLoss=PerImage)
+    assert not result.passed and "one number" in result.message
 
 
 # -- behaviour: the tolerance, measured ------------------------------------------------------------
-@pytest.fixture(scope="module")
-def behaviour_ref(ns):
-    return CASES.behaviour(ns["reweight"], ns["FocalLoss"])
+def behaviour_difference(loss_class, reference) -> float:
+    """Largest per-class difference between training with ``loss_class`` and the reference loss."""
+    yours = hidden.behaviour_per_class(LocalSession({"FocalLoss": loss_class}))
+    return float(np.abs(yours.values - np.asarray(reference["per_class"])).max())
 
 
-def test_equivalent_losses_train_alike_and_cross_entropy_does_not(ns, behaviour_ref):
+def test_committed_behaviour_reference_is_the_solution_s(ns):
+    from autograder.reference import load_reference
+
+    reference = load_reference("nb4_behaviour")
+    assert behaviour_difference(ns["FocalLoss"], reference) == 0.0
+    assert reference["evaluation"] == hidden.EVALUATION and reference["settings"] == imbalance.BEHAVIOUR
+
+
+@pytest.mark.slow
+def test_equivalent_losses_train_alike_and_cross_entropy_does_not(ns):
+    from autograder.reference import load_reference
+
+    reference = load_reference("nb4_behaviour")
+
     class Jittered(Loss):  # the solution's value times (1 + 1e-5): rounding far coarser than float32's
         def forward(self, x, y):
             return ns["FocalLoss"](self.weight, self.gamma)(x, y) * (1 + 1e-5)
 
-    worst = {}
-    for variant in (ViaCrossEntropy, ViaOneHot64, Jittered):
-        table = imbalance.check_behaviour(variant, behaviour_ref)
-        worst[variant.__name__] = table["difference"].max()
-    assert max(worst.values()) <= imbalance.BEHAVIOUR_TOLERANCE / 2, worst  # a margin of 2x at least
-    with pytest.raises(AssertionError, match="trains differently"):
-        imbalance.check_behaviour(NoFactor, behaviour_ref)
-    with pytest.raises(AssertionError, match="trains differently"):
-        imbalance.check_behaviour(lambda weight, gamma: nn.CrossEntropyLoss(), behaviour_ref)
+    worst = {variant.__name__: behaviour_difference(variant, reference) for variant in (ViaCrossEntropy, ViaOneHot64, Jittered)}
+    assert max(worst.values()) <= hidden.BEHAVIOUR_TOLERANCE / 2, worst  # a margin of 2x at least
+    for wrong in (NoFactor, lambda weight, gamma: nn.CrossEntropyLoss()):
+        assert behaviour_difference(wrong, reference) > hidden.BEHAVIOUR_TOLERANCE
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
@@ -210,7 +221,24 @@ class Constant(nn.Module):
         return self.bias.expand(len(x), 10)
 
 
-def test_graded_checkpoints_rare_classes_and_long_tail_effect(synthetic_root, tmp_path, monkeypatch):
+def test_rare_classes_and_long_tail_effect_messages():
+    from a2lib.data import CIFAR10_CLASSES
+
+    counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    assert imbalance.rare_classes(counts) == [9, 8, 7]
+    reference = pd.Series([0.9] * 7 + [0.1, 0.2, 0.3], index=CIFAR10_CLASSES)
+    truck_only = pd.Series([0.0] * 9 + [1.0], index=CIFAR10_CLASSES)
+    airplane_only = pd.Series([1.0] + [0.0] * 9, index=CIFAR10_CLASSES)
+    problem, passed = hidden.rare_classes_problem(truck_only, reference, counts, "lt_cbfocal.pt", 1000)
+    assert problem is None and "passed" in passed
+    problem, _ = hidden.rare_classes_problem(airplane_only, reference, counts, "lt_cbfocal.pt", 1000)
+    assert re.search(r"rarest classes \(truck, ship, horse\).*0.000.*1,000 test images.*0.200", problem)
+    assert imbalance.long_tail_effect_problem(airplane_only, counts, "lt_ce.pt")[0] is None  # head 1/3 > tail 0
+    problem, _ = imbalance.long_tail_effect_problem(truck_only, counts, "lt_ce.pt")
+    assert re.search(r"0.000 on the 3 most frequent classes.*0.333 on the 3 rarest", problem)
+
+
+def test_check_long_tail_effect_while_grading(synthetic_root, tmp_path, monkeypatch):
     from a2lib.checkpoint import save_checkpoint
     from a2lib.workflow import _TEST_SETS
 
@@ -219,20 +247,10 @@ def test_graded_checkpoints_rare_classes_and_long_tail_effect(synthetic_root, tm
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     _TEST_SETS.clear()
     counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
-    assert imbalance.rare_classes(counts) == [9, 8, 7]
-    per_class = [0.9] * 7 + [0.1, 0.2, 0.3]
-    ref = {"classes": [f"c{i}" for i in range(10)], "ce": {"fast": {"images": 200, "per_class": per_class}}}
-    ref["classes"] = __import__("a2lib.data", fromlist=["CIFAR10_CLASSES"]).CIFAR10_CLASSES
     save_checkpoint(tmp_path / "truck.pt", Constant(9))
     save_checkpoint(tmp_path / "airplane.pt", Constant(0))
-    table = imbalance.check_rare_classes(Constant(), tmp_path / "truck.pt", counts, ref)
-    assert table.loc["truck", "yours"] == 1.0 and table.loc["airplane", "yours"] == 0.0
-    with pytest.raises(AssertionError, match=r"rarest classes \(truck, ship, horse\).*0.000.*0.200"):
-        imbalance.check_rare_classes(Constant(), tmp_path / "airplane.pt", counts, ref)
-    imbalance.check_long_tail_effect(Constant(), tmp_path / "airplane.pt", counts)  # head 1/3 > tail 0
+    table = imbalance.check_long_tail_effect(Constant(), tmp_path / "airplane.pt", counts)
+    assert table.loc["airplane", "accuracy"] == 1.0 and table.loc["overall", "training images"] == sum(counts)
     with pytest.raises(AssertionError, match=r"0.000 on the 3 most frequent classes.*0.333 on the 3 rarest"):
         imbalance.check_long_tail_effect(Constant(), tmp_path / "truck.pt", counts)
-    with pytest.raises(AssertionError, match="measured on 1000 test images"):
-        imbalance.check_rare_classes(Constant(), tmp_path / "truck.pt", counts,
-                                     {**ref, "ce": {"fast": {"images": 1000, "per_class": per_class}}})
     _TEST_SETS.clear()

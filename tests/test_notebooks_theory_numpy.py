@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from a2lib.checks.theory import Q2_NETWORK, Q2_POINTS, autograd_linearization
-from a2lib.reference import load as load_reference
 from autograder.course import NOTEBOOKS, Course
+from autograder.harness import hidden_tests
+from autograder.reference import load_reference
 from notebook_solutions import solution_namespace
 
 STEMS = ["01_theory", "02_numpy_convnet"]
@@ -43,16 +44,13 @@ def test_source_is_clean_and_graded_cells_are_well_formed(stem):
         assert is_test == gid.startswith("test_"), f"{gid}: test cells (and only they) are named test_*"
         if is_test:
             assert meta["points"] > 0 and meta["locked"]
-            if gid.endswith("_hidden"):
-                assert "### BEGIN HIDDEN TESTS" in cell.source, f"{gid}: holds hidden tests"
-        else:
-            assert "HIDDEN TESTS" not in cell.source, f"{gid}: hidden tests belong in test cells"
+            assert (stem, gid) in hidden_tests(stem), f"{gid}: a hidden test decides its points"
+        assert "HIDDEN TESTS" not in cell.source and "a2lib.reference" not in cell.source, \
+            f"{gid}: hidden tests live in autograder/hidden_tests, not in the notebook"
         if meta["solution"]:
             assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, gid
         else:
             assert meta["locked"], f"{gid}: cells students must not edit are read-only"
-    hidden = [c for c in cells(stem) if "### BEGIN HIDDEN TESTS" in c.source]
-    assert hidden, "hidden tests grade every part"
 
 
 def test_q3_is_graded_by_hand_and_its_word_limit_automatically():
@@ -110,7 +108,7 @@ def test_q2_answers_reference_and_autograd_agree(theory_ns):
 
 
 def test_sgd_reference_is_up_to_date():
-    from a2lib.checks.numpy_nn import compare_sgd, sgd_trajectory
+    from a2lib.checks.numpy_nn import SGD_SETTINGS, sgd_message, sgd_problem, sgd_trajectory
     import importlib
 
     case = importlib.import_module("autograder.cases.02_numpy_convnet")
@@ -120,5 +118,6 @@ def test_sgd_reference_is_up_to_date():
     assert sorted(fresh) == sorted(stored) and len(stored) == 8
     for key in stored:
         np.testing.assert_array_equal(stored[key], fresh[key], err_msg="regenerate: python -m autograder.reference")
-    compare_sgd(sgd_trajectory(ns["SGD"], seed=case.SGD_SEED), stored, seed=case.SGD_SEED)
+    problem = sgd_problem(case.SGD_SEED)
+    assert sgd_message(sgd_trajectory(ns["SGD"], problem, **SGD_SETTINGS), problem, want=stored, **SGD_SETTINGS) is None
     assert not np.allclose(stored["step1_weight0"], stored["step2_weight0"])  # the second step moved

@@ -1,11 +1,10 @@
-"""autograder.reference: a source notebook's solutions executed into a namespace; values written for a2lib.reference."""
+"""autograder.reference: a source notebook's solutions executed into a namespace; values written for the hidden tests."""
 import types
 
 import nbformat
 import numpy as np
 import pytest
 
-from a2lib import reference as a2ref
 from autograder import reference
 from toy_notebooks import toy_notebook
 
@@ -42,16 +41,15 @@ def test_a_failing_cell_is_named(tmp_path):
         reference.load_solution_namespace(tmp_path / "bad.ipynb")
 
 
-def test_write_reference_npz_or_json_and_load_back(tmp_path, monkeypatch):
-    monkeypatch.setenv("A2_REFERENCE_DIR", str(tmp_path))
+def test_write_reference_npz_or_json_and_load_back(tmp_path):
     x = np.random.default_rng(0).normal(size=(2, 3))
     assert reference.write_reference("arrays", {"x": x, "n": 3}, tmp_path).suffix == ".npz"
-    loaded = a2ref.load("arrays")
+    loaded = reference.load_reference("arrays", tmp_path)
     np.testing.assert_array_equal(loaded["x"], x)
     assert loaded["n"] == 3
     assert reference.write_reference("arrays", {"x": x, "classes": ["cat", "dog"]}, tmp_path).suffix == ".json"
     assert not (tmp_path / "arrays.npz").exists()  # no stale file of the other format
-    loaded = a2ref.load("arrays")
+    loaded = reference.load_reference("arrays", tmp_path)
     assert loaded["classes"] == ["cat", "dog"] and np.allclose(loaded["x"], x)
 
 

@@ -174,7 +174,7 @@ def test_unsafe_runs_without_bubblewrap_but_keeps_the_limits(monkeypatch, tmp_pa
 
 def test_one_gpu_per_kernel(monkeypatch, tmp_path):
     """Each kernel sees only the GPU of its grading slot (CUDA_VISIBLE_DEVICES inside the sandbox)."""
-    from autograder.grade import visible_gpus
+    from autograder.worker import visible_gpus
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert visible_gpus() == ["2", "3"]

@@ -2,7 +2,8 @@
 
 ``write_toy_notebooks(folder)`` writes ``folder/01_toy.ipynb``: a solution cell ``double`` (grade_id
 ``double``), a public test ``test_double`` (1 point), a cell with a hidden test ``test_double_hidden``
-(2 points).
+(2 points); with ``second=True`` also ``02_toy.ipynb`` (``triple``, and a cell that reports what its
+kernel sees). Their hidden tests for the grader are in ``toy_hidden_tests.py``.
 """
 from __future__ import annotations
 
@@ -38,10 +39,43 @@ def toy_notebook():
     return nb
 
 
-def write_toy_notebooks(folder: Path) -> Path:
+# A read-only cell of the second toy notebook: what this kernel can see of the earlier notebook's
+# writes and of the data folder, printed after PROBE (the grader keeps the outputs of such cells).
+PROBE = """import json, os
+from pathlib import Path
+found = {"planted_file": Path("planted.txt").exists(), "planted_startup": "PLANTED" in globals(),
+         "home_files": sorted(str(p.relative_to(Path.home())) for p in Path.home().rglob("*") if p.is_file())}
+try:
+    from a2lib.data import load_cifar10
+    found["train_images"] = len(load_cifar10(split="train"))
+    found["test_images"] = len(load_cifar10(split="test"))
+except Exception as exc:
+    found.setdefault("train_images", 0)
+    found["data_error"] = type(exc).__name__
+print("PROBE" + json.dumps(found))"""
+
+
+def second_toy_notebook():
+    """``02_toy``: ``triple(x)`` (1 point) and a read-only cell that prints what the kernel sees."""
+    nb = nbf.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbf.v4.new_code_cell(PROBE, metadata=nbgrader_meta("probe", grade=False, solution=False)),
+        nbf.v4.new_code_cell("def triple(x):\n    ### BEGIN SOLUTION\n    return 3 * x\n    ### END SOLUTION",
+                             metadata=nbgrader_meta("triple", grade=False, solution=True)),
+        nbf.v4.new_code_cell('assert triple(2) == 6, "triple(2) should be 6"',
+                             metadata=nbgrader_meta("test_triple", grade=True, solution=False, points=1)),
+    ]
+    return nb
+
+
+def write_toy_notebooks(folder: Path, second: bool = False) -> Path:
+    """``folder/01_toy.ipynb`` (and ``02_toy.ipynb`` when ``second``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     nbf.write(toy_notebook(), folder / "01_toy.ipynb")
+    if second:
+        nbf.write(second_toy_notebook(), folder / "02_toy.ipynb")
     return folder
 
 
@@ -78,3 +112,28 @@ def graded_toy_course(tmp_path: Path):
 
     shutil.copytree(_graded_toy_template(), tmp_path, dirs_exist_ok=True)
     return Course(tmp_path / "course"), tmp_path / "notebooks"
+
+
+TOY_CLASS = {"solution": 3.0, "wrong": 1.0, "blank": 0.0}  # student: the points each must get
+
+
+def toy_class_inbox(folder: Path) -> tuple[Path, Path]:
+    """A toy class as an LMS download: ``(notebooks, inbox)``, one zip per student of ``TOY_CLASS``."""
+    from autograder.corpus import Case, Edit, build_submission
+    from autograder.course import Course
+
+    folder = Path(folder)
+    notebooks = write_toy_notebooks(folder / "notebooks")
+    staging = Course(folder / "staging")
+    staging.sync_source(notebooks)
+    staging.generate_release()
+    inbox = folder / "inbox"
+    inbox.mkdir()
+    cases = [Case("solution", "", "solution", ["01_toy"]),
+             Case("wrong", "", "solution", ["01_toy"], [Edit("01_toy", "double", WRONG_DOUBLE)]),
+             Case("blank", "", "release", ["01_toy"])]
+    for case in cases:
+        sub = build_submission(case, staging, files_dir=folder / "none", reference_checkpoints=folder / "none")
+        shutil.make_archive(str(inbox / case.name), "zip", sub)
+    shutil.rmtree(folder / "staging")
+    return notebooks, inbox

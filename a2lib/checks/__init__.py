@@ -1,1 +1,7 @@
-"""Helpers that the notebooks' test cells call: they check and compare (no solutions; the workflow helpers are in a2lib.workflow)."""
+"""Helpers that the notebooks' test cells call (no solutions: they check, load and compare)."""
+
+
+def fail_if(message: str | None) -> None:
+    """Raise a message builder's message (what a check cell shows) as an AssertionError; nothing for None."""
+    if message:
+        raise AssertionError(message)

@@ -1,14 +1,18 @@
 """Checks for notebook 3 (CNN design): architecture checks, graded test accuracy.
 
-The notebook's test cells call these so that every grade is recomputed from the submitted
-checkpoint on the test set (never a number the student typed), and every failure says in plain
-words what is wrong:
+The notebook's test cells call these while students work; when graded, the same numbers are
+recomputed by the grader from the submitted checkpoint (never a number the student typed), and
+every failure says in plain words what is wrong:
 
-* :func:`check_outputs` fills a model's parameters with fixed values (matched by shape, so the
-  attribute names students choose do not matter) and compares its outputs with the reference
-  values generated from the source notebook's solution;
+* :func:`fill_parameters` gives a model's parameters fixed values (matched by shape, so the
+  attribute names students choose do not matter), so that its outputs can be compared with the
+  reference solution's by the grader;
 * :func:`check_accuracy` recomputes test accuracy from a checkpoint, prints the per-class table
   and fails below a threshold. In fast mode the test set is a fixed, stratified 1,000-image subset.
+
+The message builders (:func:`accuracy_problem`, :func:`accuracy_passed`, :func:`per_class_report`)
+are pure functions of numbers: the visible checks here and the grader's hidden tests word every
+failure the same way.
 """
 from __future__ import annotations
 
@@ -24,30 +28,36 @@ from ..evaluate import Evaluation
 from ..mode import fast_mode, grading
 from ..workflow import checkpoint_evaluation, grading_test_set
 
-ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Softmax, nn.LogSoftmax)
+def test_set_words(n_images: int) -> str:
+    """How the graded test set is named in messages: 'the 1,000 test images (fast mode: a fixed subset)'."""
+    return f"the {n_images:,} test images" + (" (fast mode: a fixed subset)" if n_images < 10000 else "")
 
 
-def reference_per_class(name: str) -> pd.Series | None:
-    """Per-class test accuracy of the reference solution's ``name`` checkpoint, when available."""
-    from .. import reference
-
-    try:
-        values = reference.load("cnn_design_accuracy")
-    except (OSError, PermissionError):  # not generated yet, or not visible where this runs
-        return None
-    entry = values.get(name)
-    if not entry:
-        return None
-    return pd.Series(entry["per_class"], index=entry["classes"], name="reference")
+def format_table(table: pd.DataFrame, digits: int = 4) -> str:
+    """A per-class table as the text the test cells print."""
+    return table.to_string(float_format=lambda v: f"{v:.{digits}f}")
 
 
-def per_class_report(evaluation: Evaluation, name: str) -> pd.DataFrame:
-    """The per-class table (images, correct, accuracy) with the reference solution's accuracy beside it."""
+def per_class_report(evaluation: Evaluation, reference: pd.Series | None = None) -> pd.DataFrame:
+    """The per-class table (images, correct, accuracy), with a ``reference`` accuracy column when given."""
     table = evaluation.per_class_table()
-    reference = reference_per_class(name)
     if reference is not None:
         table["reference"] = reference.reindex(table.index)
     return table
+
+
+def accuracy_passed(name: str, accuracy: float, minimum: float) -> str:
+    """The line a passed accuracy threshold prints."""
+    return f"{name}: test accuracy {accuracy:.4f} >= {minimum:.2f}, passed."
+
+
+def accuracy_problem(name: str, accuracy: float, minimum: float, n_images: int, checkpoint: str | Path) -> str | None:
+    """None when ``accuracy`` reaches ``minimum``, else what to do, in plain words."""
+    if accuracy >= minimum:
+        return None
+    return (f"{name} reaches a test accuracy of {accuracy:.4f} on {test_set_words(n_images)}, below the required "
+            f"{minimum:.2f}. Train longer or improve the model and hyper-parameters, then re-run its training cell "
+            f"so that {checkpoint} is saved again.")
 
 
 def check_accuracy(model: nn.Module, checkpoint: str | Path, minimum: float, name: str | None = None,
@@ -63,24 +73,20 @@ def check_accuracy(model: nn.Module, checkpoint: str | Path, minimum: float, nam
     name = name or type(model).__name__
     test = grading_test_set()
     evaluation = checkpoint_evaluation(model, checkpoint, test)
-    accuracy = evaluation.accuracy
-    where = f"the {len(test):,} test images" + (" (fast mode: a fixed subset)" if len(test) < 10000 else "")
     if show_table:
-        print(f"{name} from {checkpoint} on {where}:")
-        print(per_class_report(evaluation, name).to_string(float_format=lambda v: f"{v:.4f}"))
-    if accuracy >= minimum:
-        print(f"{name}: test accuracy {accuracy:.4f} >= {minimum:.2f}, passed.")
+        print(f"{name} from {checkpoint} on {test_set_words(len(test))}:")
+        print(format_table(per_class_report(evaluation)))
+    message = accuracy_problem(name, evaluation.accuracy, minimum, len(test), checkpoint)
+    if message is None:
+        print(accuracy_passed(name, evaluation.accuracy, minimum))
         return
-    message = (f"{name} reaches a test accuracy of {accuracy:.4f} on {where}, below the required {minimum:.2f}. "
-               "Train longer or improve the model and hyper-parameters, then re-run its training cell so "
-               f"that {checkpoint} is saved again.")
     if fast_mode() and not grading():
         print(f"Fast mode: {message} (Thresholds apply to a fully trained checkpoint; they are checked when graded.)")
         return
     raise AssertionError(message)
 
 
-# -- architecture checks -------------------------------------------------------------------------
+# -- architectures --------------------------------------------------------------------------------
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -106,39 +112,63 @@ def fill_parameters(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
-def describe_activations(model: nn.Module) -> list[str]:
-    return sorted({type(m).__name__ for m in model.modules() if isinstance(m, ACTIVATIONS)})
+
+# -- the test cells' checks, as pure functions of numbers (the grader calls them too) ----------------
+def close(value, target, atol: float, rtol: float = 1e-5) -> bool:
+    """Same shape, finite and within ``atol + rtol * |target|`` (torch.allclose's rule) everywhere."""
+    value, target = np.asarray(value, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    return (value.shape == target.shape and bool(np.all(np.isfinite(value)))
+            and bool(np.allclose(value, target, rtol=rtol, atol=atol)))
 
 
-def check_outputs(model: nn.Module, x, expected, expected_shapes, name: str, spec: str, seed: int = 0,
-                  atol: float = 1e-4) -> None:
-    """Compare ``model``'s outputs on ``x`` with the reference's, both with :func:`fill_parameters` weights.
+def two_layer_net_problem(out_shape, n_params: int, hand) -> str | None:
+    """TwoLayerNet(3072, 100, 10)'s output shape for 5 images and parameter count, and the scores [1, 2] of
+    TwoLayerNet(4, 3, 2) with zero weights and biases except output weights of 1 (hand-checked: 1.5 each)."""
+    if tuple(int(d) for d in out_shape) != (5, 10):
+        return f"For 5 images TwoLayerNet should return scores of shape (5, 10), got {tuple(int(d) for d in out_shape)}."
+    expected = 3072 * 100 + 100 + 100 * 10 + 10
+    if int(n_params) != expected:
+        return (f"TwoLayerNet(3072, 100, 10) should have {expected:,} parameters (two linear layers with biases), "
+                f"yours has {int(n_params):,}.")
+    if not close(hand, np.full((1, 2), 1.5), atol=1e-8):
+        return (f"With zero first-layer weights each hidden unit should be sigmoid(0) = 0.5 and each score 3 * 0.5 = "
+                f"1.5, got {np.asarray(hand, dtype=np.float64).tolist()}. Is the hidden activation a sigmoid (not a "
+                "ReLU, which gives 0), and no softmax at the end?")
+    return None
 
-    Args:
-        x: input batch (numpy or tensor) the reference was computed on.
-        expected: the reference outputs [B, num_classes].
-        expected_shapes: the parameter shapes the specified architecture has.
-        spec: the architecture in words, for the messages.
-    Raises ``AssertionError`` with a plain-words diagnosis.
-    """
-    shapes = parameter_shapes(model)
-    want = sorted(tuple(int(d) for d in s) for s in expected_shapes)
-    if shapes != want:
-        raise AssertionError(f"{name} should be {spec}, with parameters of shapes {want}; yours has {shapes}. "
-                             "Check the layer sizes, kernel size, padding and stride.")
-    fill_parameters(model, seed).eval()
-    with torch.no_grad():
-        out = model(torch.as_tensor(np.asarray(x), dtype=torch.float32))
-    expected = torch.as_tensor(np.asarray(expected), dtype=torch.float32)
-    if tuple(out.shape) != tuple(expected.shape):
-        raise AssertionError(f"{name} returns shape {tuple(out.shape)} for a batch of {len(expected)}; "
-                             f"it should return class scores of shape {tuple(expected.shape)}.")
-    error = (out - expected).abs().max().item()
-    if error > atol:
-        found = describe_activations(model)
-        hint = f" Your model contains {', '.join(found)}." if found else ""
-        if any(a in found for a in ("Softmax", "LogSoftmax")):
-            hint += " Return raw scores (logits): the loss applies the softmax itself."
-        raise AssertionError(f"{name}'s outputs differ from the reference by up to {error:.3g}: it should be {spec}."
-                             f"{hint}")
-    print(f"{name}: outputs match the reference (max difference {error:.1e}).")
+
+VANILLA_CONV = {"in_channels": 3, "out_channels": 32, "kernel_size": (7, 7), "stride": (1, 1), "padding": (0, 0)}
+
+
+def vanilla_cnn_problem(out_shape, conv_settings: list[dict], n_params: int) -> str | None:
+    """VanillaCNN's output shape for 4 images, its convolutions' settings (one dict per Conv2d, keys of
+    :data:`VANILLA_CONV`) and its parameter count."""
+    if tuple(int(d) for d in out_shape) != (4, 10):
+        return f"For 4 images VanillaCNN should return scores of shape (4, 10), got {tuple(int(d) for d in out_shape)}."
+    if len(conv_settings) != 1:
+        return f"VanillaCNN has exactly one convolution layer, yours has {len(conv_settings)}."
+    for what, want in VANILLA_CONV.items():
+        got = conv_settings[0][what]
+        if got != want:
+            return f"The convolution should have {what}={want}, yours has {what}={got}."
+    expected = 32 * 3 * 7 * 7 + 32 + 32 * 13 * 13 * 10 + 10
+    if int(n_params) != expected:
+        return (f"VanillaCNN should have {expected:,} parameters (conv 3->32 7x7 with bias, linear 5408->10 with bias), "
+                f"yours has {int(n_params):,}.")
+    return None
+
+
+MY_MODEL_BUDGET = 5_000_000
+
+
+def my_model_problem(n_params: int, outputs: dict) -> str | None:
+    """MyModel's parameter budget, and its scores for 4 images in each mode (``{"train": [4, 10], "eval": ...}``)."""
+    if int(n_params) > MY_MODEL_BUDGET:
+        return f"MyModel has {int(n_params):,} parameters, more than the 5,000,000 allowed: make it smaller."
+    for mode, out in outputs.items():
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape != (4, 10):
+            return f"In {mode}() mode MyModel should return scores of shape (4, 10), got {out.shape}."
+        if not np.isfinite(out).all():
+            return f"MyModel returns NaN or infinite scores in {mode}() mode."
+    return None

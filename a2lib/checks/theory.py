@@ -1,7 +1,9 @@
 """Checks for notebook 1 (theory): convolution as a matrix, local linearity of ReLU networks, word limits.
 
-Every check compares with numbers computed independently (``torch.nn.functional.conv2d``, autograd)
-and raises ``AssertionError`` with the cause in plain words (shape, flipped kernel, wrong ordering...).
+The message builders (``conv_matrix_message``, ``linearization_message``, ``word_limit_message``)
+are pure functions of numbers: arrays in, a plain-words message (or None) out. The visible checks
+the notebook calls apply them to the student's functions on fixed cases; the grader's hidden tests
+apply the same builders to the numbers it gets back from the student's kernel.
 """
 from __future__ import annotations
 
@@ -10,10 +12,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import fail_if
 from ..numpy_nn import rel_error
 
 TOLERANCE = 1e-6
 Q1 = dict(input_shape=(1, 3, 3), stride=4, padding=2)
+# The visible Q1b cases of the notebook (the check cell passes them to check_conv_as_matrix).
+CONV_AS_MATRIX_CASES = (
+    dict(w_shape=(1, 1, 2, 2), input_shape=(1, 3, 3), stride=1, padding=0),
+    dict(w_shape=(2, 2, 3, 3), input_shape=(2, 4, 5), stride=1, padding=1),
+    dict(w_shape=(2, 1, 3, 2), input_shape=(1, 5, 4), stride=2, padding=1),
+)
 
 
 # -- Q1: convolution as a matrix --------------------------------------------------------------------
@@ -26,68 +35,76 @@ def _conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray
 
 
 def output_shape(w_shape, input_shape, stride, padding) -> tuple[int, int, int]:
+    """(C_out, H_out, W_out) of a convolution with kernel ``w_shape`` on an input (C_in, H, W)."""
     c_out, _, k_h, k_w = w_shape
     _, h, w = input_shape
     return c_out, (h + 2 * padding - k_h) // stride + 1, (w + 2 * padding - k_w) // stride + 1
 
 
-def _as_matrix(A, name):
+def conv_matrix_message(A, w: np.ndarray, input_shape, stride: int, padding: int, name: str = "A",
+                        n_probes: int = 20, seed: int = 0) -> str | None:
+    """Why ``A`` (C_out*H_out*W_out, C_in*H*W) is not the matrix of conv2d with kernel ``w``; None if it is.
+
+    ``A @ x`` (x flattened row-major) is compared with conv2d on random inputs; names a transposed
+    matrix and a flipped kernel. ``A`` is checked for shape before any arithmetic.
+    """
     if A is None:
-        raise AssertionError(f"{name} returned None: return the matrix as a numpy array.")
+        return f"{name} returned None: return the matrix as a numpy array."
     try:
-        return np.asarray(A, dtype=np.float64)
+        A = np.asarray(A, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise AssertionError(f"{name} must be a numeric array: {exc}") from None
-
-
-def compare_conv_matrix(A, w: np.ndarray, input_shape, stride: int, padding: int, name: str = "A",
-                        n_probes: int = 20, seed: int = 0) -> None:
-    """``A @ x`` (x flattened row-major) against conv2d on random inputs; names a flipped kernel."""
-    A = _as_matrix(A, name)
+        return f"{name} must be a numeric array: {exc}"
     c_out, h_out, w_out = output_shape(w.shape, input_shape, stride, padding)
     want_shape = (c_out * h_out * w_out, int(np.prod(input_shape)))
     case = f"(kernel {w.shape}, input {tuple(input_shape)}, stride {stride}, padding {padding})"
     if A.shape != want_shape:
         extra = " (transposed: rows are outputs, columns are inputs)" if A.shape == want_shape[::-1] else ""
-        raise AssertionError(f"{name} has shape {A.shape}, expected {want_shape}{extra} {case}: one row per output "
-                             f"value (C_out={c_out}, H_out={h_out}, W_out={w_out}), one column per input value.")
+        return (f"{name} has shape {A.shape}, expected {want_shape}{extra} {case}: one row per output "
+                f"value (C_out={c_out}, H_out={h_out}, W_out={w_out}), one column per input value.")
     x = np.random.default_rng(seed).normal(size=(n_probes, *input_shape))
     got = x.reshape(n_probes, -1) @ A.T
     want = _conv(x, w, stride, padding).reshape(n_probes, -1)
     if rel_error(got, want) <= TOLERANCE:
-        return
+        return None
     flipped = _conv(x, w[:, :, ::-1, ::-1], stride, padding).reshape(n_probes, -1)
     if rel_error(got, flipped) <= TOLERANCE:
-        raise AssertionError(f"{name} uses a flipped kernel {case}: that is a true convolution. The layer computes "
-                             f"a cross-correlation (like torch.nn.functional.conv2d): w[i, j] multiplies the input "
-                             f"at offset (i, j) of the window, with no flip.")
-    raise AssertionError(f"{name} @ x differs from conv2d {case}: relative error {rel_error(got, want):.2e}. Rows are "
-                         f"the outputs flattened row-major (channel, row, column), columns the inputs flattened "
-                         f"the same way; remember the zero padding (padded positions have no column).")
+        return (f"{name} uses a flipped kernel {case}: that is a true convolution. The layer computes "
+                f"a cross-correlation (like torch.nn.functional.conv2d): w[i, j] multiplies the input "
+                f"at offset (i, j) of the window, with no flip.")
+    return (f"{name} @ x differs from conv2d {case}: relative error {rel_error(got, want):.2e}. Rows are "
+            f"the outputs flattened row-major (channel, row, column), columns the inputs flattened "
+            f"the same way; remember the zero padding (padded positions have no column).")
+
+
+def compare_conv_matrix(A, w: np.ndarray, input_shape, stride: int, padding: int, name: str = "A",
+                        n_probes: int = 20, seed: int = 0) -> None:
+    """Raise AssertionError with :func:`conv_matrix_message`'s message when ``A`` is wrong."""
+    fail_if(conv_matrix_message(A, w, input_shape, stride, padding, name, n_probes, seed))
+
+
+def q1_kernels(n_kernels: int = 3, seed=0) -> list[np.ndarray]:
+    """``n_kernels`` random 3x3 kernels (``seed``: an int or a numpy Generator)."""
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(3, 3)) for _ in range(n_kernels)]
 
 
 def check_q1_matrix(q1_matrix: Callable[[np.ndarray], np.ndarray], n_kernels: int = 3, seed: int = 0) -> None:
     """``q1_matrix(w)`` for the Q1 case (3x3 kernel and input, stride 4, padding 2) on random kernels."""
-    rng = np.random.default_rng(seed)
-    for _ in range(n_kernels):
-        w = rng.normal(size=(3, 3))
-        A = q1_matrix(w.copy())
-        compare_conv_matrix(A, w[None, None], seed=seed, name="q1_matrix(w)", **Q1)
+    for w in q1_kernels(n_kernels, seed):
+        compare_conv_matrix(q1_matrix(w.copy()), w[None, None], seed=seed, name="q1_matrix(w)", **Q1)
 
 
-def check_conv_as_matrix(conv_as_matrix: Callable, cases: Sequence[dict] | None = None, n_cases: int = 8,
+def conv_kernel(case: dict, rng) -> np.ndarray:
+    """A random kernel of ``case["w_shape"]`` (C_out, C_in, k_h, k_w) drawn from ``rng``."""
+    return rng.normal(size=case["w_shape"])
+
+
+def check_conv_as_matrix(conv_as_matrix: Callable, cases: Sequence[dict] = CONV_AS_MATRIX_CASES,
                          seed: int = 0) -> None:
-    """``conv_as_matrix(w, input_shape, stride, padding)`` against conv2d, on ``cases`` or random ones."""
+    """``conv_as_matrix(w, input_shape, stride, padding)`` against conv2d on ``cases`` (random kernels)."""
     rng = np.random.default_rng(seed)
-    if cases is None:
-        cases = []
-        for _ in range(n_cases):
-            k, s, p = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
-            c_in, c_out = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-            h, w = int(rng.integers(max(1, k - 2 * p), 8)), int(rng.integers(max(1, k - 2 * p), 8))
-            cases.append(dict(w_shape=(c_out, c_in, k, k), input_shape=(c_in, h, w), stride=s, padding=p))
     for case in cases:
-        w = rng.normal(size=case["w_shape"])
+        w = conv_kernel(case, rng)
         A = conv_as_matrix(w.copy(), tuple(case["input_shape"]), case["stride"], case["padding"])
         compare_conv_matrix(A, w, case["input_shape"], case["stride"], case["padding"],
                             name="conv_as_matrix(...)", seed=seed)
@@ -130,30 +147,45 @@ def autograd_linearization(weights, biases, x0) -> tuple[np.ndarray, np.ndarray]
     return W, b
 
 
-def _pair(answer, where):
+def pair_message(answer, where: str) -> str | None:
+    """Why ``answer`` is not a pair (W, b) of numbers or numeric arrays; None if it is."""
     try:
         W, b = answer
     except (TypeError, ValueError):
-        raise AssertionError(f"{where}: give a pair (W, b), got {answer!r}.") from None
+        return f"{where}: give a pair (W, b), got {answer!r}."
     try:
-        return np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
     except (TypeError, ValueError):
-        raise AssertionError(f"{where}: W and b must be numbers or numeric arrays, got {answer!r}.") from None
+        return f"{where}: W and b must be numbers or numeric arrays, got {answer!r}."
+    return None
 
 
-def _compare_linearization(W, b, want_W, want_b, h_x0, x0, where):
+def linearization_message(W, b, weights, biases, x0, where: str) -> str | None:
+    """Why (W, b) is not the linearization of the ReLU network (weights, biases) at x0; None if it is.
+
+    W: (d_L, d_0) (any shape with d_L * d_0 entries), b: (d_L,); compared with autograd.
+    """
+    W, b = np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+    want_W, want_b = autograd_linearization(weights, biases, x0)
     if W.size != want_W.size:
-        raise AssertionError(f"{where}: W has {W.size} entries, expected shape {want_W.shape} (outputs x inputs).")
+        return f"{where}: W has {W.size} entries, expected shape {want_W.shape} (outputs x inputs)."
     if b.size != want_b.size:
-        raise AssertionError(f"{where}: b has {b.size} entries, expected shape {want_b.shape}.")
+        return f"{where}: b has {b.size} entries, expected shape {want_b.shape}."
     W, b = W.reshape(want_W.shape), b.reshape(want_b.shape)
-    if rel_error(W, want_W) > TOLERANCE:
-        raise AssertionError(f"{where}: W is wrong (expected the derivative dh/dx at x0: multiply the weight matrices, "
-                             f"keeping only the ReLUs that are active at x0).")
-    if rel_error(b, want_b) > TOLERANCE:
-        if b.shape == h_x0.shape and rel_error(b, h_x0) <= TOLERANCE:
-            raise AssertionError(f"{where}: b equals h(x0), but b must make W x0 + b = h(x0): b = h(x0) - W x0.")
-        raise AssertionError(f"{where}: W is right but b is wrong: b = h(x0) - W x0.")
+    if not rel_error(W, want_W) <= TOLERANCE:
+        return (f"{where}: W is wrong (expected the derivative dh/dx at x0: multiply the weight matrices, "
+                f"keeping only the ReLUs that are active at x0).")
+    if not rel_error(b, want_b) <= TOLERANCE:
+        if rel_error(b, want_W @ x0 + want_b) <= TOLERANCE:
+            return f"{where}: b equals h(x0), but b must make W x0 + b = h(x0): b = h(x0) - W x0."
+        return f"{where}: W is right but b is wrong: b = h(x0) - W x0."
+    return None
+
+
+def missing_point_message(x0: float, keys=None) -> str:
+    """Q2_ANSWERS lacks the point x0 (``keys``: the ones it has, when known)."""
+    return f"Q2_ANSWERS has no entry for x0 = {x0:g}" + (f" (keys: {sorted(keys)})." if keys is not None else ".")
 
 
 def check_q2_answers(answers: dict) -> None:
@@ -162,15 +194,18 @@ def check_q2_answers(answers: dict) -> None:
         raise AssertionError(f"Q2_ANSWERS must be a dict {{x0: (W, b)}}, got {type(answers).__name__}.")
     for x0 in Q2_POINTS:
         if x0 not in answers:
-            raise AssertionError(f"Q2_ANSWERS has no entry for x0 = {x0:g} (keys: {sorted(answers)}).")
-        W, b = _pair(answers[x0], f"x0 = {x0:g}")
-        want_W, want_b = autograd_linearization(Q2_NETWORK["weights"], Q2_NETWORK["biases"], x0)
-        h_x0 = want_W @ np.atleast_1d(x0) + want_b
-        _compare_linearization(W, b, want_W, want_b, h_x0, np.atleast_1d(x0), f"Q2 at x0 = {x0:g}")
+            raise AssertionError(missing_point_message(x0, answers))
+        where = f"Q2 at x0 = {x0:g}"
+        fail_if(pair_message(answers[x0], where))
+        W, b = answers[x0]
+        fail_if(linearization_message(W, b, Q2_NETWORK["weights"], Q2_NETWORK["biases"], x0, where))
 
 
-def random_networks(n_cases: int, seed: int):
-    """Random ReLU networks (2-4 layers, widths 1-5) with a random input point."""
+def random_networks(n_cases: int, seed=0):
+    """Random ReLU networks (2-4 layers, widths 1-5) with a random input point.
+
+    Yields (weights [W_l: (d_l, d_{l-1})], biases [b_l: (d_l,)], x0: (d_0,)); ``seed`` is an int or a Generator.
+    """
     rng = np.random.default_rng(seed)
     for _ in range(n_cases):
         widths = [int(d) for d in rng.integers(1, 6, size=int(rng.integers(3, 6)))]
@@ -179,18 +214,25 @@ def random_networks(n_cases: int, seed: int):
         yield weights, biases, rng.normal(size=widths[0])
 
 
+def linearize_cases(n_cases: int, seed=0, include_q2: bool = True) -> list[tuple]:
+    """The Q2 network at its three points (with ``include_q2``), then ``n_cases`` random networks."""
+    cases = [(Q2_NETWORK["weights"], Q2_NETWORK["biases"], np.array([x0])) for x0 in Q2_POINTS] if include_q2 else []
+    return cases + list(random_networks(n_cases, seed))
+
+
+def linearize_where(weights, x0) -> str:
+    """The case in words: the network's widths and the point."""
+    shapes = " -> ".join(str(w.shape[1]) for w in weights) + f" -> {weights[-1].shape[0]}"
+    return f"linearize on a network of widths {shapes} at x0 = {np.round(x0, 3)}"
+
+
 def check_linearize(linearize: Callable, n_cases: int = 10, seed: int = 0, include_q2: bool = True) -> None:
     """``linearize(weights, biases, x0) -> (W, b)`` against autograd on random networks (and Q2's)."""
-    cases = list(random_networks(n_cases, seed))
-    if include_q2:
-        cases = [(Q2_NETWORK["weights"], Q2_NETWORK["biases"], np.array([x0])) for x0 in Q2_POINTS] + cases
-    for weights, biases, x0 in cases:
-        shapes = " -> ".join(str(w.shape[1]) for w in weights) + f" -> {weights[-1].shape[0]}"
-        where = f"linearize on a network of widths {shapes} at x0 = {np.round(x0, 3)}"
-        want_W, want_b = autograd_linearization(weights, biases, x0)
-        W, b = _pair(linearize([w.copy() for w in weights], [b_.copy() for b_ in biases], x0.copy()), where)
-        h_x0 = want_W @ x0 + want_b
-        _compare_linearization(W, b, want_W, want_b, h_x0, x0, where)
+    for weights, biases, x0 in linearize_cases(n_cases, seed, include_q2):
+        where = linearize_where(weights, x0)
+        answer = linearize([w.copy() for w in weights], [b_.copy() for b_ in biases], x0.copy())
+        fail_if(pair_message(answer, where))
+        fail_if(linearization_message(*answer, weights, biases, x0, where))
 
 
 # -- Q3: written answers ---------------------------------------------------------------------------
@@ -206,14 +248,25 @@ def count_words(text: str) -> int:
     return len(re.findall(r"[^\W_]+(?:['’-][^\W_]+)*", answer_text(text)))
 
 
-def check_word_limit(text, limit: int = 70, name: str = "Your answer") -> int:
-    """A non-empty written answer of at most ``limit`` words; returns the word count."""
+def word_limit_message(text, limit: int = 70, name: str = "Your answer") -> str | None:
+    """Why ``text`` is not a non-empty written answer of at most ``limit`` words; None if it is."""
     if not isinstance(text, str):
-        raise AssertionError(f"{name} must be a string (put your text between the triple quotes).")
+        return f"{name} must be a string (put your text between the triple quotes)."
     if not answer_text(text).strip() or any(stub in text for stub in STUBS):
-        raise AssertionError(f"{name} is empty: write it between the triple quotes.")
+        return f"{name} is empty: write it between the triple quotes."
     words = count_words(text)
     if words > limit:
-        raise AssertionError(f"{name} has {words} words: the limit is {limit}. Cut {words - limit}.")
-    print(f"{name}: {words} words (limit {limit}).")
-    return words
+        return f"{name} has {words} words: the limit is {limit}. Cut {words - limit}."
+    return None
+
+
+def word_count_line(text: str, limit: int = 70, name: str = "Your answer") -> str:
+    """What a passing word-limit check says."""
+    return f"{name}: {count_words(text)} words (limit {limit})."
+
+
+def check_word_limit(text, limit: int = 70, name: str = "Your answer") -> int:
+    """A non-empty written answer of at most ``limit`` words; returns the word count."""
+    fail_if(word_limit_message(text, limit, name))
+    print(word_count_line(text, limit, name))
+    return count_words(text)

@@ -1,0 +1,220 @@
+"""Graded checkpoints, shared by notebooks 3 and 4: the kernel scores images, accuracy is computed here.
+
+The student's kernel builds the model from its class and the submitted checkpoint (``weights_only``
+loading, size limit) and returns its scores for uint8 images sent from here, without labels. The
+labels stay in this process: accuracy and per-class accuracy are computed here.
+
+Against a model that looks its input up in the test set instead of recognising it, every image is
+sent twice, as it is and mirrored left to right, shuffled together (a permutation from ``ctx.rng``).
+Grades use the original images only, so honest grades do not change; a model whose accuracy on
+the mirror images collapses (:data:`MIRROR_DROP`) is not graded and is flagged for the instructor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from a2lib.checks.models import format_table, per_class_report, test_set_words
+from a2lib.workflow import grading_test_set
+from a2lib.data import ImageSet
+from a2lib.evaluate import Evaluation, confusion_from_predictions
+from autograder.harness import Context, Fail, StudentError
+
+# Originals minus mirror images, in accuracy. The reference checkpoints (trained without flips for
+# TwoLayerNet and VanillaCNN) differ by -0.019 to +0.013 on the fast subset, -0.006 to +0.007 on the full
+# test set (autograder/reference/cnn_design_accuracy.json, nb4_lt_reference.json: "mirrored_accuracy");
+# a lookup table drops from about 1 to about 0.1.
+MIRROR_DROP = 0.2
+BATCH = 250
+TIMEOUT_S = 900.0
+
+# The kernel's half: ``build`` is the kit's own expression (e.g. "MyModel()"), never student text.
+SCORES_SNIPPET = """
+import torch
+from a2lib.checkpoint import load_checkpoint
+from a2lib.data import normalize
+from a2lib.device import default_device
+model = {build}
+load_checkpoint(path, model)
+device = default_device()
+model.to(device).eval()
+parts = []
+with torch.inference_mode():
+    for start in range(0, len(images), batch):
+        x = normalize(torch.from_numpy(images[start:start + batch]).to(device))
+        parts.append(model(x).float().cpu())
+logits = torch.cat(parts) if parts else torch.zeros(0, 10)
+"""
+
+# Where each graded model's reference per-class accuracy is: (reference file, entry).
+REFERENCES = {"TwoLayerNet": ("cnn_design_accuracy", "TwoLayerNet"), "VanillaCNN": ("cnn_design_accuracy", "VanillaCNN"),
+              "MyModel": ("cnn_design_accuracy", "MyModel"), "ResNet-32/cross-entropy": ("nb4_lt_reference", "ce"),
+              "ResNet-32/CB-Focal": ("nb4_lt_reference", "cbfocal")}
+
+
+@dataclass
+class Scored:
+    """A checkpoint scored on the graded test set.
+
+    evaluation: confusion on the original images (None when the checkpoint could not be scored).
+    mirrored_accuracy: accuracy on the same images mirrored left to right.
+    error: why it could not be scored, in plain words for the student ("" when it was).
+    """
+
+    name: str
+    checkpoint: str
+    n_images: int
+    evaluation: Evaluation | None = None
+    mirrored_accuracy: float = float("nan")
+    error: str = ""
+
+    @property
+    def accuracy(self) -> float:
+        return self.evaluation.accuracy
+
+
+def fail_on(problem: str | None) -> None:
+    """Fail with a message builder's ``problem``, if any."""
+    if problem:
+        raise Fail(problem)
+
+
+def one_number(value, what: str) -> float:
+    """``value`` (an array from the kernel; a scalar arrives as shape [1]) as one float; Fail otherwise."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.size != 1:
+        raise Fail(f"{what} should be one number, got an array of shape {array.shape}.")
+    return float(array.ravel()[0])
+
+
+def checkpoint_problem(exc: StudentError, name: str) -> str:
+    """The student's message for a checkpoint that did not load or a model that did not run."""
+    text = str(exc)
+    marker = "raised CheckpointError: "
+    return f"{name}: {text.split(marker, 1)[1]}" if marker in text else text
+
+
+def score_images(session, build: str, checkpoint: str, name: str, test: ImageSet, order: np.ndarray) -> Scored:
+    """Score ``test`` [N] and its mirror images in the kernel, in the shuffled ``order`` [2N]; judge here."""
+    images = test.images.numpy()
+    n = len(images)
+    both = np.concatenate([images, images[..., ::-1]])  # [2N, 3, 32, 32]: originals, then mirrors
+    scored = Scored(name, checkpoint, n)
+    try:
+        logits = session.run(SCORES_SNIPPET.format(build=build), ["logits"], what=f"{name} with {checkpoint}",
+                             timeout=TIMEOUT_S, images=np.ascontiguousarray(both[order]), path=checkpoint,
+                             batch=BATCH)["logits"]
+    except StudentError as exc:
+        scored.error = checkpoint_problem(exc, name)
+        return scored
+    classes = len(test.classes)
+    if logits.shape != (2 * n, classes):
+        scored.error = (f"{name} returns scores of shape {logits.shape} for {2 * n} images; it should return "
+                        f"({2 * n}, {classes}), one score per class.")
+        return scored
+    if not np.isfinite(logits).all():
+        scored.error = f"{name} from {checkpoint} returns NaN or infinite scores on test images."
+        return scored
+    unshuffled = np.empty_like(logits)
+    unshuffled[order] = logits
+    predictions = unshuffled.argmax(1)
+    labels = test.labels.numpy()
+    scored.evaluation = Evaluation(confusion_from_predictions(labels, predictions[:n], test.classes))
+    scored.mirrored_accuracy = float((predictions[n:] == labels).mean())
+    return scored
+
+
+def graded_test_set(ctx: Context) -> ImageSet:
+    """The graded CIFAR-10 test set with its labels (fast: the fixed 1,000-image subset), read here only."""
+    return grading_test_set(ctx.data_root, fast=ctx.fast)
+
+
+def scored_checkpoint(ctx: Context, build: str, checkpoint: str, name: str) -> Scored:
+    """``checkpoint`` loaded into ``build`` and scored once per notebook (shared through ``ctx.cache``)."""
+    key = ("scored", build, checkpoint)
+    if key not in ctx.cache:
+        test = graded_test_set(ctx)
+        order = ctx.rng(f"mirror {checkpoint}").permutation(2 * len(test))
+        ctx.cache[key] = score_images(ctx.session, build, checkpoint, name, test, order)
+    return ctx.cache[key]
+
+
+def lookup_problem(scored: Scored) -> str | None:
+    """None when accuracy holds on the mirror images, else the student's message."""
+    if scored.accuracy - scored.mirrored_accuracy <= MIRROR_DROP:
+        return None
+    return (f"{scored.name} from {scored.checkpoint} reaches {scored.accuracy:.4f} on the test images but only "
+            f"{scored.mirrored_accuracy:.4f} on the same images mirrored left to right. A trained network recognises "
+            "a mirrored cat as well as the original (the reference models lose at most 0.02), a model that looks "
+            "its inputs up does not: this checkpoint is not graded, and the instructor will look at it.")
+
+
+def usable(ctx: Context, scored: Scored) -> Evaluation:
+    """The evaluation on the original images; Fail (and a flag for a lookup) when it cannot be graded."""
+    if scored.error:
+        raise Fail(scored.error)
+    problem = lookup_problem(scored)
+    if problem:
+        ctx.flag(f"{scored.checkpoint}: accuracy {scored.accuracy:.3f} on the test images, "
+                 f"{scored.mirrored_accuracy:.3f} on their mirror images (a lookup of the test set?)")
+        raise Fail(problem)
+    return scored.evaluation
+
+
+def reference_per_class(name: str, n_images: int | None = None) -> pd.Series | None:
+    """Per-class accuracy of the reference model ``name`` on the same test set (``n_images``; None: the full one).
+
+    None when the reference values are missing or were measured on another test set.
+    """
+    from autograder.reference import load_reference
+
+    if name not in REFERENCES:
+        return None
+    file, entry = REFERENCES[name]
+    try:
+        values = load_reference(file)
+    except FileNotFoundError:
+        return None
+    measured = values.get(entry, {}).get("fast" if n_images is not None and n_images < 10000 else "full")
+    if not measured or (n_images is not None and measured["images"] != n_images):
+        return None
+    return pd.Series(measured["per_class"], index=values["classes"], name="reference")
+
+
+def show_per_class(ctx: Context, scored: Scored, table: pd.DataFrame | None = None, digits: int = 4,
+                   label: str = "reference") -> pd.Series | None:
+    """Print the per-class table beside the reference's, and display it for the feedback page's bars.
+
+    ``table``: the table to print (default: :func:`per_class_report`), to which the reference model's
+    column is added as ``label``. Returns the reference per-class accuracy.
+    """
+    from autograder.feedback import per_class_output
+
+    reference = reference_per_class(scored.name, scored.n_images)
+    if table is None:
+        table = per_class_report(scored.evaluation, reference)
+    elif reference is not None:
+        table[label] = reference.reindex(table.index)
+    ctx.print(f"{scored.name} from {scored.checkpoint} on {test_set_words(scored.n_images)}:")
+    ctx.print(format_table(table, digits))
+    ctx.display(per_class_output(scored.name, scored.evaluation.per_class, reference))
+    return reference
+
+
+def reference_scores(session, build: str, checkpoint: str, name: str, root=None) -> dict:
+    """A reference checkpoint scored as students' are, on the full test set and the fast subset.
+
+    Returns ``{"full": {images, accuracy, per_class, mirrored_accuracy}, "fast": {...}}`` (for
+    ``autograder/cases/``: the reference column, and the honest drop on mirror images).
+    """
+    entry = {}
+    for key, fast in (("full", False), ("fast", True)):
+        test = grading_test_set(root, fast=fast)
+        scored = score_images(session, build, checkpoint, name, test, np.random.default_rng(0).permutation(2 * len(test)))
+        if scored.error:
+            raise RuntimeError(f"reference {checkpoint}: {scored.error}")
+        entry[key] = {"images": len(test), "accuracy": scored.accuracy, "per_class": scored.evaluation.per_class.tolist(),
+                      "mirrored_accuracy": scored.mirrored_accuracy}
+    return entry

@@ -1,0 +1,285 @@
+"""Hidden tests of notebook 2 (the numpy ConvNet): layers against torch autograd, SGD, the 50-image run.
+
+Each test decides its whole cell: the cell's visible fixed cases, plus for the ``*_hidden`` cells
+random shapes, strides, paddings, batch sizes and values drawn from ``ctx.rng`` (unpredictable to
+the student). The student's layers run in their kernel on the inputs sent (one snippet per case:
+build the layer, set its parameters, forward, backward) and send back ``out``, ``dx``, ``dw``,
+``db``; the reference is computed here with torch autograd in float64 and the message builders of
+``a2lib.checks.numpy_nn`` say what is wrong.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from a2lib.checks import numpy_nn as checks
+from autograder.harness import Context, Fail, StudentError, grades
+from autograder.hidden_tests import check
+
+NOTEBOOK = "02_numpy_convnet"
+
+# Runs in the student's kernel: their layer on the inputs sent; None results become a flag in `unset`.
+LAYER_SNIPPET = """
+import numpy as _np
+layer = {cls}(*args)
+if weight.size:
+    layer.weight, layer.bias = weight.copy(), bias.copy()
+results = {{"out": layer.forward(x.copy())}}
+if backward:
+    layer.backward(dout.copy())
+    results.update((attr, getattr(layer, attr, None)) for attr in grads)
+unset = _np.array([results[name] is None for name in names])
+for name in names:
+    globals()[name] = _np.zeros(0) if results[name] is None else results[name]
+"""
+
+
+def hyper_of(kind: str, args: tuple) -> dict:
+    """The hyperparameters a layer built with ``args`` (the course's constructor order) has."""
+    if kind == "conv":
+        return dict(kernel_size=args[2], stride=args[3], padding=args[4])
+    if kind == "pool":
+        return dict(kernel_size=args[0], stride=args[1])
+    return {}
+
+
+def param_shapes(kind: str, args: tuple) -> tuple[tuple, tuple] | None:
+    """(weight shape, bias shape) of a layer built with ``args``; None for a layer without parameters."""
+    if kind == "conv":
+        c_in, c_out, k = args[:3]
+        return (c_out, c_in, k, k), (c_out,)
+    if kind == "linear":
+        return (args[0], args[1]), (args[1],)
+    return None
+
+
+def run_layer(ctx: Context, kind: str, args: tuple, x, weight=None, bias=None, dout=None) -> dict:
+    """The student's layer ``kind(*args)`` in the kernel: forward(x) (then backward(dout) when given).
+
+    Returns ``{"out", "dx", "dw", "db"}`` (those computed) as arrays, None where the layer left None.
+    """
+    names = ["out"] + (list(checks.GRADIENTS[kind]) if dout is not None else [])
+    empty = np.zeros(0)
+    got = ctx.session.run(
+        LAYER_SNIPPET.format(cls=checks.NAMES[kind]), names + ["unset"], what=checks.NAMES[kind],
+        args=[int(a) for a in args], x=x, dout=empty if dout is None else dout, backward=dout is not None,
+        weight=empty if weight is None else weight, bias=empty if bias is None else bias,
+        grads=list(checks.GRADIENTS[kind]), names=names)
+    unset = got.pop("unset")
+    if unset.shape != (len(names),):
+        raise Fail(f"{checks.NAMES[kind]}: the grader could not read your layer's results.")
+    return {name: None if flag else got[name] for name, flag in zip(names, unset)}
+
+
+def judge_layer(ctx: Context, kind: str, args: tuple, x: np.ndarray, rng: np.random.Generator, context: str,
+                weight=None, bias=None, forward: bool = True, backward: bool = True) -> float:
+    """Forward and/or backward of the student's layer on ``x`` against torch; returns the largest relative error.
+
+    ``dout`` (the shape of the output) is drawn from ``rng``; raises Fail with the cause.
+    """
+    hyper = hyper_of(kind, args)
+    want = checks.torch_reference(kind, hyper, x, weight=weight, bias=bias)
+    dout = rng.normal(size=want["out"].shape) if backward else None
+    try:
+        got = run_layer(ctx, kind, args, x, weight, bias, dout)
+    except StudentError:
+        if forward and backward:  # did forward already go wrong? Its problem comes first.
+            out = run_layer(ctx, kind, args, x, weight, bias)["out"]
+            check(checks.out_message(kind, hyper, x, out, weight, bias, checks.TOLERANCE, context))
+        raise
+    if forward:
+        check(checks.out_message(kind, hyper, x, got["out"], weight, bias, checks.TOLERANCE, context))
+    errors = [checks.rel_error(got["out"], want["out"])] if forward else []
+    if backward:
+        want = checks.torch_reference(kind, hyper, x, dout, weight, bias)
+        check(checks.backward_message(kind, hyper, x, dout, got, want, checks.TOLERANCE, context, weight, bias))
+        errors += [checks.rel_error(got[attr], want[attr]) for attr in checks.GRADIENTS[kind]]
+    return max(errors)
+
+
+def random_cases(kind: str, rng: np.random.Generator, n_cases: int) -> list[dict]:
+    """Random layer arguments and input shapes (batch sizes 1-5, odd sizes, strides, paddings)."""
+    cases = []
+    for _ in range(n_cases):
+        n = int(rng.integers(1, 6))
+        if kind == "conv":
+            k, s, p = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
+            c_in, c_out = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+            h, w = int(rng.integers(max(1, k - 2 * p), 12)), int(rng.integers(max(1, k - 2 * p), 12))
+            cases.append(dict(args=(c_in, c_out, k, s, p), x_shape=(n, c_in, h, w)))
+        elif kind == "pool":
+            k, s = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+            c, h, w = int(rng.integers(1, 5)), int(rng.integers(k, 12)), int(rng.integers(k, 12))
+            cases.append(dict(args=(k, s), x_shape=(n, c, h, w)))
+        elif kind == "relu":
+            shape = tuple(int(d) for d in rng.integers(1, 7, size=int(rng.integers(2, 5))))
+            cases.append(dict(args=(), x_shape=(n, *shape[1:])))
+        elif kind == "linear":
+            feature_shape = tuple(int(d) for d in rng.integers(1, 5, size=int(rng.integers(1, 4))))
+            cases.append(dict(args=(int(np.prod(feature_shape)), int(rng.integers(1, 8))), x_shape=(n, *feature_shape)))
+    return cases
+
+
+def describe(kind: str, args: tuple, x_shape: tuple) -> str:
+    """A case in words, for messages."""
+    names = {"conv": ("in_channels", "out_channels", "kernel_size", "stride", "padding"),
+             "pool": ("kernel_size", "stride"), "relu": (), "linear": ("in_dim", "out_dim")}[kind]
+    settings = ", ".join(f"{k}={v}" for k, v in zip(names, args))
+    return f"for a layer ({settings}) on input of shape {x_shape}" if settings else f"on input of shape {x_shape}"
+
+
+def random_layers(ctx: Context, kind: str, n_cases: int) -> str:
+    """``n_cases`` random cases of ``kind`` from ``ctx.rng``, forward and backward against torch."""
+    rng = ctx.rng(kind)
+    worst = 0.0
+    for case in random_cases(kind, rng, n_cases):
+        args, x = case["args"], rng.normal(size=case["x_shape"])
+        shapes = param_shapes(kind, args)
+        weight, bias = (rng.normal(size=shapes[0]), rng.normal(size=shapes[1])) if shapes else (None, None)
+        worst = max(worst, judge_layer(ctx, kind, args, x, rng, describe(kind, args, case["x_shape"]), weight, bias))
+    return f"{checks.NAMES[kind]}: hidden tests passed, largest relative error {worst:.1e}."
+
+
+# The *_hidden cells: random cases of each layer (how many), forward and backward against torch autograd.
+RANDOM_LAYER_TESTS = {"test_relu_hidden": ("relu", 10), "test_conv_hidden": ("conv", 15),
+                      "test_max_pooling_hidden": ("pool", 12), "test_linear_hidden": ("linear", 12)}
+
+
+def _random_layer_test(kind: str, n_cases: int):
+    def test(ctx: Context) -> str:
+        return random_layers(ctx, kind, n_cases)
+
+    test.__name__ = f"{kind}_hidden"
+    test.__doc__ = f"{n_cases} random cases of {checks.NAMES[kind]} against torch autograd (float64), forward and backward."
+    return test
+
+
+for _grade_id, (_kind, _n_cases) in RANDOM_LAYER_TESTS.items():
+    grades(NOTEBOOK, _grade_id)(_random_layer_test(_kind, _n_cases))
+
+
+# -- the visible cells: their fixed cases, with torch autograd in place of numeric gradients ---------------
+def _linspace(start: float, stop: float, shape: tuple) -> np.ndarray:
+    return np.linspace(start, stop, num=int(np.prod(shape))).reshape(shape)
+
+
+# grade_id -> (what a pass says, cases); a case without "weight" for a layer with parameters gets
+# random ones from ctx.rng (the visible cell uses the layer's own random initialization).
+VISIBLE_LAYER_TESTS = {
+    "test_relu": ("ReLU: forward and backward correct.",
+                  [dict(kind="relu", args=(), x=_linspace(-1, 1, (2, 2, 3)))]),
+    "test_conv_forward": ("Conv2D forward: correct.",  # 2 images, 3 -> 2 channels, 4x4 kernel, stride 2, padding 1
+                          [dict(kind="conv", args=(3, 2, 4, 2, 1), x=_linspace(-0.1, 0.5, (2, 3, 5, 5)),
+                                weight=_linspace(-0.2, 0.3, (2, 3, 4, 4)), bias=np.array([0.1, -0.2]), backward=False)]),
+    "test_conv_backward": ("Conv2D backward: correct.",  # 3 images, 2 -> 3 channels, 3x3 kernel, stride 2, padding 1
+                           [dict(kind="conv", args=(2, 3, 3, 2, 1), x=np.random.default_rng(0).normal(size=(3, 2, 5, 5)),
+                                 forward=False)]),
+    "test_max_pooling": ("MaxPooling: forward and backward correct.",  # forward 2x2 / 2, backward 3x3 / 2 (overlapping)
+                         [dict(kind="pool", args=(2, 2), x=np.random.default_rng(1).normal(size=(2, 3, 5, 6)), backward=False),
+                          dict(kind="pool", args=(3, 2), x=np.random.default_rng(1).normal(size=(2, 3, 5, 6)), forward=False)]),
+    "test_linear": ("Linear: forward and backward correct.",
+                    [dict(kind="linear", args=(12, 4), x=_linspace(-1, 1, (3, 3, 2, 2)),
+                          weight=_linspace(-0.3, 0.4, (12, 4)), bias=_linspace(-0.1, 0.1, (4,)))]),
+}
+
+
+def _visible_layer_test(passed: str, cases: list[dict]):
+    def test(ctx: Context) -> str:
+        for case in cases:
+            case = dict(case)
+            kind, args, x = case.pop("kind"), case.pop("args"), case.pop("x")
+            shapes = param_shapes(kind, args)
+            if shapes and "weight" not in case:
+                rng = ctx.rng("weights")
+                case["weight"], case["bias"] = rng.normal(size=shapes[0]), rng.normal(size=shapes[1])
+            # dout as the visible check_backward draws it: a generator seeded 0
+            judge_layer(ctx, kind, args, x, np.random.default_rng(0), f"on input of shape {x.shape}", **case)
+        return passed
+
+    test.__doc__ = f"The visible cell's cases ({', '.join(c['kind'] for c in cases)}) against torch autograd."
+    return test
+
+
+for _grade_id, (_passed, _cases) in VISIBLE_LAYER_TESTS.items():
+    grades(NOTEBOOK, _grade_id)(_visible_layer_test(_passed, _cases))
+
+
+# -- SGD --------------------------------------------------------------------------------------------
+SGD_SNIPPET = """
+from a2lib.checks.numpy_nn import sgd_trajectory
+globals().update(sgd_trajectory(SGD, {name: globals()[name] for name in problem_names}, **settings))
+"""
+TRAJECTORY = [f"step{s}_{p}{i}" for s in (1, 2) for p in ("weight", "bias") for i in range(len(checks.SGD_SHAPES))]
+
+
+def run_sgd(ctx: Context, problem: dict, settings: dict) -> dict:
+    """Two updates of the student's SGD on ``problem`` (:func:`sgd_problem`) in the kernel: the parameters after each."""
+    return ctx.session.run(SGD_SNIPPET, TRAJECTORY, what="SGD", problem_names=sorted(problem), settings=settings,
+                           **problem)
+
+
+@grades(NOTEBOOK, "test_sgd")
+def sgd(ctx: Context) -> str:
+    """The visible case (seed 0, learning rate 0.1, reg 0.05, momentum 0.9) against torch.optim.SGD."""
+    problem = checks.sgd_problem(0)
+    check(checks.sgd_message(run_sgd(ctx, problem, checks.SGD_SETTINGS), problem, **checks.SGD_SETTINGS))
+    return "SGD: correct."
+
+
+@grades(NOTEBOOK, "test_sgd_hidden")
+def sgd_hidden(ctx: Context) -> str:
+    """Seed 7 against the reference solution's trajectory; random values and settings against torch.optim.SGD."""
+    problem = checks.sgd_problem(7)
+    got = run_sgd(ctx, problem, checks.SGD_SETTINGS)
+    check(checks.sgd_message(got, problem, want=ctx.reference("numpy_sgd"), **checks.SGD_SETTINGS))
+    rng = ctx.rng("sgd")
+    problem = checks.sgd_problem(rng)
+    settings = dict(learning_rate=float(rng.uniform(0.01, 0.5)), reg=float(rng.uniform(0.001, 0.1)),
+                    momentum=float(rng.uniform(0.5, 0.95)))
+    check(checks.sgd_message(run_sgd(ctx, problem, settings), problem, **settings))
+    return "SGD: hidden tests passed."
+
+
+# -- the 50-image experiment ------------------------------------------------------------------------
+# The notebook's overfit cell, run in the kernel whatever the notebook did (it is skipped in grading).
+OVERFIT_SNIPPET = """
+import torch
+from a2lib.data.cifar import FOLDER, ImageSet, default_root, read_batches
+from a2lib.mode import seed_everything
+from a2lib.numpy_nn import ConvNet, SoftmaxCrossEntropy, fit
+# The first training batch holds the first 10,000 training images: what load_cifar10(split="train") starts with.
+images, labels, classes = read_batches(default_root() / FOLDER, ["data_batch_1"])
+x_small, y_small = ImageSet(torch.from_numpy(images), torch.from_numpy(labels), classes).subset(range(n_images)).numpy()
+x_small = x_small - x_small.mean(axis=(0, 2, 3), keepdims=True)
+seed_everything(0)
+model = ConvNet([Conv2D(3, 16, 3, stride=1, padding=1), ReLU(), MaxPooling(2, 2), Linear(16 * 16 * 16, 10)],
+                SoftmaxCrossEntropy())
+optimizer = SGD(model, learning_rate=0.01, reg=1e-4, momentum=0.9)
+fit(model, optimizer, x_small, y_small, epochs=epochs, batch_size=10, progress=False)
+logits = model.scores(x_small)
+"""
+OVERFIT_IMAGES, OVERFIT_EPOCHS = 50, 10
+
+
+def training_labels(ctx: Context, n: int) -> np.ndarray:
+    """The labels of the first ``n`` CIFAR-10 training images, read here (int64, shape (n,))."""
+    if "train_labels" not in ctx.cache:
+        from a2lib.data.cifar import FOLDER, default_root, read_batches
+
+        _, labels, _ = read_batches(default_root(ctx.data_root) / FOLDER, ["data_batch_1"])
+        ctx.cache["train_labels"] = labels
+    return ctx.cache["train_labels"][:n]
+
+
+@grades(NOTEBOOK, "test_overfit")
+def overfit(ctx: Context) -> str:
+    """The course's small ConvNet, trained in the kernel on 50 training images for 10 epochs with the
+    student's layers and SGD, must classify at least 90% of them (accuracy from its logits, labels read here)."""
+    logits = ctx.session.run(OVERFIT_SNIPPET, ["logits"], what="the 50-image experiment (your layers and SGD)",
+                             timeout=300, n_images=OVERFIT_IMAGES, epochs=OVERFIT_EPOCHS)["logits"]
+    if logits.shape != (OVERFIT_IMAGES, 10):
+        raise Fail(f"The network's scores for the {OVERFIT_IMAGES} images have shape {logits.shape}, expected "
+                   f"({OVERFIT_IMAGES}, 10): check Linear's output and the layers' shapes.")
+    labels = training_labels(ctx, OVERFIT_IMAGES)
+    accuracy = float(np.mean(np.argmax(logits, axis=1) == labels)) if np.all(np.isfinite(logits)) else 0.0
+    check(checks.overfit_message(accuracy, OVERFIT_EPOCHS))
+    return f"The network learned the 50 images: training accuracy {accuracy:.2f}."
