@@ -11,10 +11,12 @@ SHARED_CIFAR := ../shared/cifar10/build.py
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Both distributions of the checkout, editable: the student package a2lib and the instructor kit.
+$(VENV)/.installed: pyproject.toml a2lib/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,postgres]'
+	$(PY) -m pip uninstall -q -y a2-course-kit 2>/dev/null || true  # the former single distribution
+	$(PY) -m pip install -q -e ./a2lib -e '.[dev,postgres]'
 	touch $@
 
 # CIFAR-10 for the real-data tests: rebuilt from a local copy where one exists, else downloaded.

@@ -1,8 +1,9 @@
-"""a2lib: what the A2 course kit gives students and the autograder.
+"""a2lib: the A2 course's student package (a wheel beside the release's notebooks).
 
 Data (CIFAR-10, long-tailed CIFAR-10, synthetic data), the ResNet-32 students are given, the
-training engine, evaluation, plots, the numpy-network scaffolding and the helpers that the
-notebooks' test cells call. It never contains a solution: those live in the notebooks.
+training engine, the notebooks' workflow (:mod:`a2lib.workflow`), evaluation, plots, the
+numpy-network scaffolding and the visible checks. It never contains a solution, a reference value
+or a hidden test: those stay with the instructor kit (the wheel is scanned when it is released).
 """
 
 __version__ = "0.1.0"

@@ -34,7 +34,7 @@ class TrainConfig:
     warmup_epochs: float = 0          # linear warm-up from ~0 to learning_rate
     label_smoothing: float = 0.0      # used by the default cross-entropy criterion
     augment: bool = True              # random crop (4-pixel padding) + horizontal flip
-    amp: bool = True                  # mixed precision on CUDA, and bfloat16 on CPUs with AMX/AVX512-BF16
+    amp: bool = True                  # mixed precision where it pays: CUDA with tensor cores, CPUs with AMX
     # NHWC memory layout: faster convolutions on CPUs and tensor cores, but a model that calls
     # `x.view(B, -1)` on a conv output then fails (use `flatten`), so it is off unless asked for.
     channels_last: bool = False
@@ -82,9 +82,10 @@ def load_config(source: str | os.PathLike | dict | TrainConfig | None = None, **
     """A :class:`TrainConfig` from a YAML file, a config name (see :func:`config_path`), a dict or
     another config, with keyword overrides.
 
-    ``epochs`` given as an override scales the LR steps and the warm-up with it, so a shortened
-    run keeps the shape of its schedule: steps at 42 and 56 of 70 become 5 and 6 of 8; a 5-epoch
-    warm-up of 200 epochs becomes 1 of 20 (at least one epoch, and never the whole run).
+    ``epochs`` given as an override scales the LR steps, the warm-up and the loss's
+    ``deferred_epoch`` with it, so a shortened run keeps the shape of its schedule: steps at 42 and
+    56 of 70 become 5 and 6 of 8; a 5-epoch warm-up of 200 epochs becomes 1 of 20 (at least one
+    epoch, and never the whole run); deferred re-weighting from epoch 160 of 200 starts at 16 of 20.
     """
     if source is None:
         values: dict[str, Any] = {}
@@ -109,5 +110,8 @@ def load_config(source: str | os.PathLike | dict | TrainConfig | None = None, **
             values["steps"] = [max(1, round(s * new / old)) for s in values["steps"]]
         if values.get("warmup_epochs") and "warmup_epochs" not in overrides:
             values["warmup_epochs"] = min(max(1, round(values["warmup_epochs"] * new / old)), max(0, new - 1))
+        loss = values.get("loss") or {}
+        if loss.get("deferred_epoch") and "loss" not in overrides:
+            values["loss"] = dict(loss, deferred_epoch=round(loss["deferred_epoch"] * new / old))
     values.update(overrides)
     return TrainConfig(**values)

@@ -5,7 +5,7 @@ Every command works on a course directory (``--course``, default ``./course``; t
 Each prints a summary table at the end and exits with 1 when something needs the instructor's
 attention (a failed grading, an unreadable zip, a duplicate student...), 0 otherwise.
 
-    a2kit release                      # course/source/a2 <- notebooks/, student version + course/release/a2.zip
+    a2kit release                      # course/source/a2 <- notebooks/, student version + a2lib wheel + course/release/a2.zip
     a2kit collect SRC                  # student folders or LMS zips -> course/submitted/<student>/a2
     a2kit grade --workers 2            # sandboxed, parallel autograding (Dask); --scheduler tcp://HOST:8786
     a2kit feedback                     # course/feedback/<student>/a2/*.html
@@ -53,7 +53,9 @@ def release(course: Course, notebooks: Path = NOTEBOOKS, names: list[str] | None
     """Copy the source notebooks (and the kit's ``configs/``) in, generate the student version, zip it for an LMS.
 
     Returns the zip. The configs travel in the release (students need them next to the notebooks)
-    and in the source (graders see the kit's configs).
+    and in the source (graders see the kit's configs). The student package's wheel
+    (``a2lib-<version>-py3-none-any.whl``, built and scanned by :mod:`autograder.student_package`)
+    lies beside the released notebooks, whose first cell installs it where a2lib is missing.
     """
     if course.source_dir.exists():  # notebooks removed from the kit must not linger in the course
         for old in course.source_dir.glob("*.ipynb"):
@@ -65,6 +67,9 @@ def release(course: Course, notebooks: Path = NOTEBOOKS, names: list[str] | None
             shutil.rmtree(course.source_dir / name, ignore_errors=True)
             shutil.copytree(folder, course.source_dir / name)
     course.generate_release()
+    from autograder.student_package import release_wheel
+
+    release_wheel(course.release_dir)
     archive = shutil.make_archive(str(course.release_dir), "zip", course.release_dir.parent, course.assignment)
     return Path(archive)
 
@@ -76,6 +81,7 @@ def cmd_release(args) -> int:
     archive = release(course, Path(args.notebooks), args.only or None)
     table = pd.DataFrame({"notebook": sorted(p.name for p in course.release_dir.glob("*.ipynb"))})
     _print_table("Released notebooks", table)
+    print(f"Student package: {', '.join(p.name for p in course.release_dir.glob('a2lib-*.whl'))}")
     print(f"\nStudent version: {course.release_dir}\nZip for the LMS: {archive}")
     return 0
 

@@ -20,7 +20,7 @@ Schedules (the published anchors are for ``full``: top-1 error 29.64% for softma
 
 * ``fast``: a tenth of each class (1,240 images), 1 epoch, beta 0.9999: checks that it runs;
 * ``medium``: all 12,406 images, 20 epochs (1 warm-up epoch, lr x0.01 from epoch 16 and x0.0001 from
-  18: the full schedule's shape at a tenth of its length, what notebook 4 runs with ``EPOCHS = 20``),
+  18: the full schedule's shape at a tenth of its length, what notebook 4 runs with ``SCHEDULE = "cpu"``),
   the four betas, plus deferred re-weighting from epoch 16: about 8 minutes a run, 50 in all, on a
   2-core CPU with bfloat16 in hardware; a reduced schedule, below the published accuracies;
 * ``full``: all 12,406 images, 200 epochs, betas 0.9, 0.99, 0.999, 0.9999, plus deferred
@@ -41,8 +41,7 @@ KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 
 from a2lib.checkpoint import save_checkpoint  # noqa: E402
-from a2lib.checks.imbalance import deferred, long_tailed_sets  # noqa: E402
-from a2lib.checks.models import grading_test_set  # noqa: E402
+from a2lib.workflow import deferred, grading_test_set, long_tailed_sets  # noqa: E402
 from a2lib.config import load_config  # noqa: E402
 from a2lib.data import default_root  # noqa: E402
 from a2lib.evaluate import evaluate  # noqa: E402
@@ -57,7 +56,7 @@ PAPER = {"ce_error": 29.64, "best_class_balanced_error": 25.43}
 SCHEDULES = {
     "fast": {"fraction": "1/10 of each class", "fast_data": True, "epochs": 1, "warmup_epochs": 0, "steps": None,
              "betas": [0.9999], "deferred": False},
-    # What notebook 4 runs with EPOCHS = 20: load_config scales the LR steps to 16 and 18 (160 and
+    # What notebook 4 runs with SCHEDULE = "cpu" (20 epochs): load_config scales the LR steps to 16 and 18 (160 and
     # 180 of 200) and the 5-epoch warm-up to 1.
     "medium": {"fraction": "all", "fast_data": False, "epochs": 20, "warmup_epochs": None, "steps": None,
                "betas": [0.9, 0.99, 0.999, 0.9999], "deferred": True},

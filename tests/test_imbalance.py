@@ -240,7 +240,7 @@ def test_rare_classes_and_long_tail_effect_messages():
 
 def test_check_long_tail_effect_while_grading(synthetic_root, tmp_path, monkeypatch):
     from a2lib.checkpoint import save_checkpoint
-    from a2lib.checks.models import _TEST_SETS
+    from a2lib.workflow import _TEST_SETS
 
     monkeypatch.setenv("A2_DATA", str(synthetic_root))
     monkeypatch.setenv("A2_FAST", "1")
@@ -254,21 +254,3 @@ def test_check_long_tail_effect_while_grading(synthetic_root, tmp_path, monkeypa
     with pytest.raises(AssertionError, match=r"0.000 on the 3 most frequent classes.*0.333 on the 3 rarest"):
         imbalance.check_long_tail_effect(Constant(), tmp_path / "truck.pt", counts)
     _TEST_SETS.clear()
-
-
-def test_fit_or_load_trains_then_loads_while_grading(synthetic_root, tmp_path, monkeypatch):
-    from a2lib.data import load_cifar10, make_long_tailed
-
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    train = make_long_tailed(load_cifar10(synthetic_root, "train"), ratio=10)
-    model = Constant(3)
-    config = {"epochs": 2, "batch_size": 64, "learning_rate": 0.01, "augment": False}
-    loss = imbalance.deferred(NoFactor(torch.ones(10)), 1)
-    assert isinstance(loss(0), nn.CrossEntropyLoss) and isinstance(loss(1), NoFactor)
-    history = imbalance.fit_or_load(model, tmp_path / "m.pt", train, loss, config, progress=False)
-    assert list(history["epoch"]) == [1, 2] and (tmp_path / "m.pt").exists()
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    loaded = Constant(0)
-    history = imbalance.fit_or_load(loaded, tmp_path / "m.pt", None, None, config)
-    assert torch.equal(loaded.bias, model.bias) and list(history["epoch"]) == [1, 2]
-    assert imbalance.fit_or_load(Constant(), tmp_path / "missing.pt", None, None, config) is None

@@ -12,9 +12,8 @@ import pytest
 
 from autograder.corpus import autograded_cells
 from autograder.course import KIT_ROOT, NOTEBOOKS
+from autograder.student_package import cell_solution_lines
 from kit_corpus import AVAILABLE, graded_corpus, released_course
-
-SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
 def _grade_id(cell):
@@ -23,15 +22,7 @@ def _grade_id(cell):
 
 def _solution_lines(source: str) -> list[str]:
     """The substantial lines between the solution delimiters of a source cell."""
-    lines, inside = [], False
-    for line in source.splitlines():
-        if SOLUTION_BEGIN in line:
-            inside = True
-        elif SOLUTION_END in line:
-            inside = False
-        elif inside and len(line.strip()) > 12 and not line.strip().startswith("#"):
-            lines.append(line.strip())
-    return lines
+    return cell_solution_lines(source, min_length=12)
 
 
 @pytest.mark.parametrize("stem", AVAILABLE)

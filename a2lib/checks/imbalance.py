@@ -1,9 +1,7 @@
-"""Notebook 4 (long-tailed CIFAR-10): the long-tailed sets, training, and the visible checkpoint check.
+"""Notebook 4 (long-tailed CIFAR-10): the loss's behaviour and the visible checkpoint check.
 
 The notebook calls these:
 
-* :func:`long_tailed_sets`, :func:`deferred`, :func:`fit_or_load`: the data, deferred re-weighting,
-  and training ResNet-32 with a loss (or, while grading, loading the submitted checkpoint);
 * :func:`behaviour_run`: a short, fixed-seed training of a tiny network on a small synthetic
   long-tailed set with a given loss, returning its scores for images it is given, so that a loss
   can be judged by what it does to per-class accuracy (the grader sends the images and keeps their
@@ -24,8 +22,8 @@ import torch
 from torch import nn
 
 from ..mode import fast_mode, grading, seed_everything
-from . import models
-from .models import checkpoint_evaluation, close, format_table, grading_test_set
+from ..workflow import checkpoint_evaluation, grading_test_set
+from .models import close, format_table
 
 RARE_CLASSES = 3            # "the rarest classes" of the graded comparison
 
@@ -90,41 +88,7 @@ def behaviour_run(criterion: nn.Module, images, settings: dict = BEHAVIOUR) -> t
         torch.set_num_threads(threads)
 
 
-# -- training and graded checkpoints -------------------------------------------------------------
-def long_tailed_sets(ratio: float = 100, fast: bool | None = None, root=None):
-    """(long-tailed CIFAR-10 training set, test set). Fast mode: 1/10 of the training images per class
-    (500, 299, ... 5) and the fixed 1,000-image test subset the grader uses."""
-    from ..data import load_cifar10, make_long_tailed
-
-    fast = fast_mode() if fast is None else fast
-    train = make_long_tailed(load_cifar10(root, "train"), ratio=ratio, seed=0)
-    if fast:
-        keep = []
-        for label, n in enumerate(train.cls_num_list):
-            idx = torch.nonzero(train.labels == label).flatten()
-            keep.append(idx[: max(1, n // 10)])
-        train = train.subset(torch.cat(keep).sort().values)
-    return train, grading_test_set(root, fast)
-
-
-def deferred(criterion: nn.Module, start_epoch: int, before: nn.Module | None = None):
-    """Deferred re-weighting (Cao et al. 2019): ``before`` (default plain cross-entropy) until
-    ``start_epoch``, then ``criterion``. Returns the ``epoch -> loss`` function that ``fit`` accepts."""
-    before = before if before is not None else nn.CrossEntropyLoss()
-    return lambda epoch: criterion if epoch >= start_epoch else before
-
-
-def fit_or_load(model: nn.Module, checkpoint: str | Path, train_data, criterion, config, device=None,
-                progress: bool = True, **overrides) -> pd.DataFrame | None:
-    """Train ``model`` with ``criterion`` (a loss module or ``epoch -> loss``) and save ``checkpoint``;
-    while grading, load the checkpoint instead. Returns the per-epoch history (None if unloadable).
-
-    Notebook 4's argument order for :func:`a2lib.checks.models.fit_or_load` (a loss in place of
-    validation data); ``config`` and ``overrides`` as there."""
-    return models.fit_or_load(model, checkpoint, train_data, None, config, device, progress, criterion=criterion,
-                              **overrides)
-
-
+# -- graded checkpoints --------------------------------------------------------------------------
 def rare_classes(cls_num_list: list[int], k: int = RARE_CLASSES) -> list[int]:
     """Labels of the ``k`` classes with the fewest training images (rarest first)."""
     return [int(i) for i in np.argsort(np.asarray(cls_num_list), kind="stable")[:k]]

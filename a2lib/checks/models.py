@@ -1,11 +1,9 @@
-"""Checks for notebook 3 (CNN design): train-or-load, architecture checks, graded test accuracy.
+"""Checks for notebook 3 (CNN design): architecture checks, graded test accuracy.
 
 The notebook's test cells call these while students work; when graded, the same numbers are
 recomputed by the grader from the submitted checkpoint (never a number the student typed), and
 every failure says in plain words what is wrong:
 
-* :func:`fit_or_load` trains a model with the kit's engine and saves its checkpoint, or, while
-  nbgrader grades, loads the submitted checkpoint instead;
 * :func:`fill_parameters` gives a model's parameters fixed values (matched by shape, so the
   attribute names students choose do not matter), so that its outputs can be compared with the
   reference solution's by the grader;
@@ -26,85 +24,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ..config import TrainConfig, config_path, load_config  # noqa: F401 (config_path: the notebooks import it here)
-from ..data import ImageSet, default_root, load_cifar10, train_val_split
-from ..evaluate import Evaluation, evaluate
+from ..evaluate import Evaluation
 from ..mode import fast_mode, grading
-
-FAST_TEST_IMAGES = 1000
-
-
-# -- configs and training ------------------------------------------------------------------------
-def fit_or_load(model: nn.Module, checkpoint: str | Path, train_data: ImageSet | None, val_data: ImageSet | None,
-                config: str | TrainConfig | dict, device=None, progress: bool = True, criterion=None,
-                **overrides) -> pd.DataFrame | None:
-    """Train ``model`` and save it to ``checkpoint``; while grading, load the checkpoint instead.
-
-    ``config`` is a config name (``"mymodel"`` reads ``configs/mymodel.yaml``, see
-    :func:`config_path`), a path, a dict or a :class:`TrainConfig`; ``overrides`` replace its
-    fields (``epochs=2`` for a quick run: the learning-rate steps scale with it).
-
-    Returns the per-epoch history (DataFrame with epoch, lr, train_loss, train_acc, val_loss,
-    val_acc, seconds), also stored in the checkpoint so that graders see the curves; None when a
-    graded submission's checkpoint cannot be loaded (the message says why; the graded test cells
-    then give 0 with the same message).
-    """
-    from ..train import fit
-
-    if grading():
-        try:
-            payload = load_checkpoint(checkpoint, model)
-        except CheckpointError as err:
-            print(f"Could not load your checkpoint: {err}")
-            return None
-        history = payload.get("metrics", {}).get("history")
-        return pd.DataFrame(history) if history else None
-    cfg = load_config(config, **overrides)
-    print(f"Training {type(model).__name__} ({count_parameters(model):,} parameters) on {len(train_data):,} images: {cfg}")
-    history = fit(model, train_data, val_data, criterion=criterion, config=cfg, device=device, progress=progress)
-    last = history.df.iloc[-1]
-    save_checkpoint(checkpoint, model, cfg, train_data.classes,
-                    {"history": history.df.to_dict("list"), "val_acc": last["val_acc"], "epochs": int(last["epoch"]),
-                     "cls_num_list": train_data.cls_num_list})
-    return history.df
-
-
-# -- the graded test set -------------------------------------------------------------------------
-_TEST_SETS: dict[tuple, ImageSet] = {}
-_EVALUATIONS: dict[tuple, Evaluation] = {}
-
-
-def grading_test_set(root=None, fast: bool | None = None) -> ImageSet:
-    """The CIFAR-10 test set, or in fast mode a fixed subset of 100 images per class."""
-    fast = fast_mode() if fast is None else fast
-    key = (str(default_root(root).resolve()), fast)
-    if key not in _TEST_SETS:
-        test = load_cifar10(root, "test")
-        if fast and len(test) > FAST_TEST_IMAGES:
-            test = train_val_split(test, FAST_TEST_IMAGES, seed=0)[1]
-        _TEST_SETS[key] = test
-    return _TEST_SETS[key]
-
-
-def checkpoint_evaluation(model: nn.Module, checkpoint: str | Path, test: ImageSet | None = None) -> Evaluation:
-    """Load ``checkpoint`` into ``model`` and evaluate it on the (graded) test set.
-
-    Raises ``AssertionError`` with the checkpoint's problem in plain words, so a test cell that
-    calls it fails with that message. Results are cached per checkpoint file and model class.
-    """
-    test = grading_test_set() if test is None else test
-    path = Path(checkpoint)
-    stat = path.stat() if path.is_file() else None
-    key = (str(path.resolve()), stat and (stat.st_mtime_ns, stat.st_size), type(model).__name__, len(test))
-    if key not in _EVALUATIONS:
-        try:
-            load_checkpoint(path, model)
-        except CheckpointError as err:
-            raise AssertionError(f"{type(model).__name__}: {err}") from None
-        _EVALUATIONS[key] = evaluate(model, test)
-    return _EVALUATIONS[key]
-
+from ..workflow import checkpoint_evaluation, grading_test_set
 
 def test_set_words(n_images: int) -> str:
     """How the graded test set is named in messages: 'the 1,000 test images (fast mode: a fixed subset)'."""

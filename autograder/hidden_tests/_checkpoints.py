@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from a2lib.checks.models import format_table, grading_test_set, per_class_report, test_set_words
+from a2lib.checks.models import format_table, per_class_report, test_set_words
+from a2lib.workflow import grading_test_set
 from a2lib.data import ImageSet
 from a2lib.evaluate import Evaluation, confusion_from_predictions
 from autograder.harness import Context, Fail, StudentError
