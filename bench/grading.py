@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -135,27 +134,37 @@ def notebook_seconds(root: Path, student: str) -> dict[str, float]:
     return out
 
 
-def whole_submissions(tmp: Path, n: int, env: dict, data: str) -> dict:
-    """Part 1: ``n`` whole solution submissions, serial nbgrader against a2kit with 2 workers."""
-    root = build_course(tmp / "whole", None, n)
-    db, pristine = root / "gradebook.db", tmp / "whole.pristine.db"
-    shutil.copy2(db, pristine)
+def run_plan(root: Path, pristine: Path, plan: list[tuple[str, list[str]]], n: int, env: dict,
+             label: str = "") -> dict:
+    """Each ``(name, command)`` of ``plan`` on a fresh copy of the course's gradebook: seconds, memory, points."""
     runs = {}
-    for name, cmd in [("nbgrader", nbgrader_command(root)),
-                      ("a2kit 2 workers", [sys.executable, "-c", ENGINE, str(root), "2", "0", data])]:
+    for name, cmd in plan:
         reset(root)
-        shutil.copy2(pristine, db)
+        shutil.copy2(pristine, root / "gradebook.db")
         seconds, peak, stdout = timed(cmd, env)
-        runs[name] = {"seconds": round(seconds, 1), "seconds_per_submission": round(seconds / n, 2),
-                      "peak_process_mb": round(peak)}
+        run = {"seconds": round(seconds, 2), "seconds_per_submission": round(seconds / n, 2),
+               "peak_process_mb": round(peak)}
         if name.startswith("a2kit"):
             report = json.loads(stdout.strip().splitlines()[-1])
             bad = {s: r for s, r in report.items() if r["status"] != "graded"}
             if bad:
                 raise RuntimeError(f"{name}: not every submission graded: {bad}")
-            runs[name]["points"] = sorted({r["points"] for r in report.values()})
-            runs[name]["seconds_per_notebook_s01"] = notebook_seconds(root, "s01")
-        print(f"whole submissions, {name:18s} {seconds:7.1f} s ({seconds / n:.1f} s each)", flush=True)
+            run["peak_kernel_mb"] = round(max(r["peak_memory_mb"] for r in report.values()))
+            run["points"] = sorted({r["points"] for r in report.values()})
+        runs[name] = run
+        print(f"{label}{name:28s} {seconds:7.1f} s ({seconds / n:.1f} s each)", flush=True)
+    return runs
+
+
+def whole_submissions(tmp: Path, n: int, env: dict, data: str) -> dict:
+    """Part 1: ``n`` whole solution submissions, serial nbgrader against a2kit with 2 workers."""
+    root = build_course(tmp / "whole", None, n)
+    db, pristine = root / "gradebook.db", tmp / "whole.pristine.db"
+    shutil.copy2(db, pristine)
+    runs = run_plan(root, pristine, [("nbgrader", nbgrader_command(root)),
+                                     ("a2kit 2 workers", [sys.executable, "-c", ENGINE, str(root), "2", "0", data])],
+                    n, env, label="whole submissions, ")
+    runs["a2kit 2 workers"]["seconds_per_notebook_s01"] = notebook_seconds(root, "s01")
     return runs
 
 
@@ -179,28 +188,13 @@ def main() -> None:
     shutil.copy2(db, pristine)
     n = args.submissions
 
-    runs = {}
     plan = [
         ("nbgrader", nbgrader_command(root)),
         ("a2kit 1 worker, no sandbox", [py, "-c", ENGINE, str(root), "1", "1", args.data]),
         ("a2kit 1 worker", [py, "-c", ENGINE, str(root), "1", "0", args.data]),
         ("a2kit 2 workers", [py, "-c", ENGINE, str(root), "2", "0", args.data]),
     ]
-    for name, cmd in plan:
-        reset(root)
-        shutil.copy2(pristine, db)
-        seconds, peak, stdout = timed(cmd, env)
-        run = {"seconds": round(seconds, 2), "seconds_per_submission": round(seconds / n, 2),
-               "peak_process_mb": round(peak)}
-        if name.startswith("a2kit"):
-            report = json.loads(stdout.strip().splitlines()[-1])
-            bad = {s: r for s, r in report.items() if r["status"] != "graded"}
-            if bad:
-                raise RuntimeError(f"{name}: not every submission graded: {bad}")
-            run["peak_kernel_mb"] = round(max(r["peak_memory_mb"] for r in report.values()))
-            run["points"] = sorted({r["points"] for r in report.values()})
-        runs[name] = run
-        print(f"{name:28s} {seconds:7.1f} s", flush=True)
+    runs = run_plan(root, pristine, plan, n, env)
 
     ceiling = cpu_parallel_ceiling()
     base = runs["nbgrader"]["seconds"]

@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from .session import Fail, Session
+from .session import Session
 
 HiddenTest = Callable[["Context"], "str | None"]
 _REGISTRY: dict[tuple[str, str], HiddenTest] = {}
