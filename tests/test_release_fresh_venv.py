@@ -10,9 +10,7 @@ may fail (visible checks included).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import sysconfig
 import time
 import venv
