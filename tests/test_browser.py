@@ -127,7 +127,7 @@ def test_student_runs_a_check_and_validates_in_jupyterlab(course, browser, tmp_p
     with lab_server(student, env=env, log=tmp_path / "lab.log") as server:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            student_session(page, server)
+            student_session(page, server, cell_indices(student / "a2" / "01_theory.ipynb"))
         except Exception:
             page.screenshot(path=str(tmp_path / "jupyterlab.png"))  # what the student saw
             raise
@@ -141,20 +141,29 @@ def run_cell(cells, index: int) -> None:
     cells.page.wait_for_function("p => /\\[\\d+\\]/.test(p.textContent)", arg=prompt.element_handle(), timeout=60_000)
 
 
-def student_session(page, server) -> None:
+def cell_indices(path) -> dict[str, int]:
+    """Position of each cell in the notebook, by nbgrader grade_id (as JupyterLab lists them)."""
+    import nbformat
+
+    cells = nbformat.read(path, as_version=4).cells
+    return {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(cells)}
+
+
+def student_session(page, server, at: dict[str, int]) -> None:
     page.goto(server.link("lab/tree/a2/01_theory.ipynb"))
     cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
-    cells.nth(4).wait_for(timeout=60_000)
+    cells.nth(at["test_q1_matrix"]).wait_for(timeout=60_000)
     page.locator(".jp-StatusBar-Widget").get_by_text("Idle").first.wait_for(timeout=60_000)  # the kernel is up
-    run_cell(cells, 1)  # the set-up cell
-    editor = cells.nth(3).locator(".cm-content")  # Q1a's answer: the kernel flipped
+    for first in ("install", "setup"):  # the student package's install cell (a no-op here), then the set-up
+        run_cell(cells, at[first])
+    editor = cells.nth(at["q1_matrix"]).locator(".cm-content")  # Q1a's answer: the kernel flipped
     editor.click()
     page.keyboard.press("Control+a")
     page.keyboard.insert_text(FLIPPED)
     assert "w[0, 0], w[0, 2], w[2, 0], w[2, 2]" in editor.inner_text()
-    run_cell(cells, 3)
-    run_cell(cells, 4)  # its check
-    check_output = cells.nth(4).locator(".jp-OutputArea")
+    run_cell(cells, at["q1_matrix"])
+    run_cell(cells, at["test_q1_matrix"])  # its check
+    check_output = cells.nth(at["test_q1_matrix"]).locator(".jp-OutputArea")
     check_output.get_by_text("uses a flipped kernel").first.wait_for(timeout=30_000)
     assert "cross-correlation" in check_output.inner_text()
 

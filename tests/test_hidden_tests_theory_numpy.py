@@ -196,10 +196,12 @@ def test_q2_and_q3_answers_missing_or_malformed(nb1):
     def q3(source):
         nb = source_notebook("01_theory")
         next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "dead_relu_answer").source = source
-        return run_local("01_theory", "test_dead_relu_word_limit", nb1, nb)
+        return run_local("01_theory", "test_dead_relu_word_limit", with_code(nb1, source), nb)
 
     assert q3('DEAD_RELU_ANSWER = """Wide networks keep most units active."""').passed
-    # The kernel's value is never read: only the submitted cell's text counts.
-    assert_fails(q3('DEAD_RELU_ANSWER = " ".join(["word"] * 10)'), "must be a string")
+    # A plain literal is read from the cell's text; a computed answer is the value the cell computed.
+    assert q3('DEAD_RELU_ANSWER = " ".join(["word"] * 10)').passed
+    assert_fails(q3('DEAD_RELU_ANSWER = " ".join(["word"] * 100)'), "100 words: the limit is 70")
+    assert_fails(q3('DEAD_RELU_ANSWER = 42'), "must be a string")
     assert_fails(q3('DEAD_RELU_ANSWER = """\n# YOUR CODE HERE\nraise NotImplementedError()\n"""'), "empty")
     assert_fails(q3('DEAD_RELU_ANSWER = """' + "word " * 71 + '"""'), "71 words: the limit is 70")
