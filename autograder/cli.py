@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="CIFAR-10 folder (default: the kit's data/, else a synthetic one)")
     p.add_argument("--all", dest="every_mistake", action="store_true",
                    help="every typical mistake of the corpus (default: one per notebook)")
-    p.add_argument("--hostile", action="store_true", help="include the hostile corpus cases (slower)")
+    p.add_argument("--hostile", action="store_true",
+                   help="include the hostile, cheating and honest-but-chatty corpus cases (slower)")
     p.add_argument("--notebooks", default=str(NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
     p.add_argument("--unsafe", action="store_true")
     p.add_argument("--hidden-tests", action="append", default=[], metavar="MODULE", help="as for grade")

@@ -27,11 +27,11 @@ from autograder.feedback import generate_feedback
 def demo_cases(available: list[str], hostile: bool = False, corpus: Path = CORPUS_DIR,
                every_mistake: bool = False) -> tuple[list[Case], list[str]]:
     """The demo class: the two bases, one typical mistake per notebook (every one with
-    ``every_mistake``), and the hostile cases with ``hostile``."""
+    ``every_mistake``), and the hostile, cheating and honest-but-chatty cases with ``hostile``."""
     cases, skipped = load_cases(available, corpus)
     chosen, seen = [], set()
     for case in cases:
-        if case.name.startswith("hostile_"):
+        if case.name.startswith(("hostile_", "cheat_", "honest_")):
             keep = hostile
         elif case.name in ("solution", "release") or every_mistake:
             keep = True

@@ -95,8 +95,10 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_grade_table(tmp_path, capsy
 def test_demo_class_takes_one_mistake_per_notebook(tmp_path):
     from autograder.demo import demo_cases
 
-    for name, notebook in [("nb1_a", "01_toy"), ("nb1_b", "01_toy"), ("nb2_a", "02_toy"), ("hostile_loop", "01_toy")]:
+    for name, notebook in [("cheat_eq", "01_toy"), ("nb1_a", "01_toy"), ("nb1_b", "01_toy"), ("nb2_a", "02_toy"),
+                           ("hostile_loop", "01_toy")]:
         (tmp_path / f"{name}.yaml").write_text(f"description: {name}\nnotebooks: [{notebook}]\n")
     names = lambda **kw: [c.name for c in demo_cases(["01_toy", "02_toy"], corpus=tmp_path, **kw)[0]]
     assert names() == ["solution", "release", "nb1_a", "nb2_a"]
-    assert names(every_mistake=True, hostile=True) == ["solution", "release", "hostile_loop", "nb1_a", "nb1_b", "nb2_a"]
+    assert names(every_mistake=True, hostile=True) == ["solution", "release", "cheat_eq", "hostile_loop", "nb1_a", "nb1_b",
+                                                       "nb2_a"]
