@@ -145,7 +145,8 @@ def preflight(plan: dict, env: dict, unsafe: bool, test_modules: list[str], loca
             kernel_env["A2_DATA"], mounts = data_view(data)
         spec = SandboxSpec(str(work), str(kernel), read_only_at=mounts, env=kernel_env, unsafe=unsafe,
                            limits=Limits(wall_s=120), slot=511)
-        test_set = str(Path(kernel_env["A2_DATA"]) / "cifar-10-batches-py" / "test_batch") if data else ""
+        # (--unsafe has no sandbox: everything is visible, as the warning said)
+        test_set = str(Path(kernel_env["A2_DATA"]) / "cifar-10-batches-py" / "test_batch") if data and not unsafe else ""
         try:
             probe = run_sandboxed(spec, [sys.executable, "-c", PROBE, json.dumps(sorted(mounts)), test_set], timeout=120)
         except Exception as exc:
