@@ -165,3 +165,21 @@ def test_no_kernel_outlives_a_stopped_grading(tmp_path, signum):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_preflight_without_the_sandbox_accepts_a_visible_test_set(tmp_path, linked_data):
+    """--unsafe has no sandbox, so nothing can hide the test set: grading goes on (with the warning)."""
+    from autograder.grade import GradingUnavailable, preflight
+
+    preflight({}, {"A2_DATA": str(linked_data)}, unsafe=True, test_modules=[])
+    with pytest.raises(GradingUnavailable, match="the sandbox can see the test set"):
+        from autograder import sandbox
+
+        original = sandbox.data_view
+        try:  # a sandbox that showed the test set would be refused
+            sandbox.data_view = lambda root: (original(root)[0], {**original(root)[1], **{
+                str(Path(original(root)[0]) / "cifar-10-batches-py" / "test_batch"):
+                    str((Path(root) / "cifar-10-batches-py" / "test_batch").resolve())}})
+            preflight({}, {"A2_DATA": str(linked_data)}, unsafe=False, test_modules=[])
+        finally:
+            sandbox.data_view = original
