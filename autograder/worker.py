@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import tempfile
 import time
@@ -28,7 +27,6 @@ from autograder.gradebook import read_rows
 from autograder.records import GradingJob, GradingResult
 from autograder.trees import read_tree, write_tree
 
-log = logging.getLogger(__name__)
 MAX_RESULT_FILE_MB = 64              # autograded files beyond this size are not copied back
 SLOT_LOCKS = Path(tempfile.gettempdir()) / "a2kit-slots"
 

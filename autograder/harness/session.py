@@ -143,11 +143,11 @@ class KernelSession(Session):
                 install = AGENT_SOURCE + ("\n__a2kit_run = __a2kit_install(get_ipython().user_ns, "
                                           "__import__('IPython.display').display.publish_display_data)\n"
                                           "del __a2kit_install\n")
-                run_sync(self._execute)(install, [], 60.0, "the grader's set-up")
+                run_sync(self._execute)(install, 60.0, "the grader's set-up")
                 self._installed = True
             request = (f"__a2kit_run({call}, __import__('json').loads({json.dumps(json.dumps(small))}), "
                        f"{str(inbox) if inbox else None!r}, {code!r}, {outputs!r})")
-            replies = run_sync(self._execute)(request, [], timeout, what)
+            replies = run_sync(self._execute)(request, timeout, what)
         finally:
             if inbox:
                 inbox.unlink(missing_ok=True)
@@ -155,7 +155,7 @@ class KernelSession(Session):
         return mine[-1] if mine else {"ok": False, "error": "NoResult",
                                       "message": "the kernel gave no result (was __a2kit_run replaced?)"}
 
-    async def _execute(self, code: str, _outputs, timeout: float, what: str) -> list:
+    async def _execute(self, code: str, timeout: float, what: str) -> list:
         """Execute ``code``; return the agent's replies. Marks the session dead when the kernel is lost."""
         import queue
 
@@ -179,7 +179,7 @@ class KernelSession(Session):
                 continue
             kind, content = msg["msg_type"], msg["content"]
             if kind == "display_data" and agent.MIME in content.get("data", {}):
-                size += len(json.dumps(content["data"][agent.MIME])) if size < MAX_REPLY_BYTES else 0
+                size += len(json.dumps(content["data"][agent.MIME]))
                 if size > MAX_REPLY_BYTES:
                     raise StudentError(f"{what} returned more than {MAX_REPLY_BYTES // 2**20} MB of numbers.")
                 replies.append(content["data"][agent.MIME])
