@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 DATA   := data/cifar-10-batches-py
 SHARED_CIFAR := ../shared/cifar10/build.py
 
-.PHONY: setup demo test quick data sandbox services bench reference clean
+.PHONY: setup demo test quick data sandbox services bench accuracy clean
 
 setup: $(VENV)/.installed
 
@@ -55,10 +55,11 @@ BENCHMARKS := bench/numpy_conv.py bench/train_speed.py bench/grading.py
 bench: setup sandbox data
 	for b in $(BENCHMARKS); do $(PY) $$b || exit 1; done
 
-# Reference results (README): SCHEDULE=fast (minutes), medium (about an hour on a 2-core CPU), full (GPU).
+# The reference solution's accuracy (docs/benchmarks.md): SCHEDULE=fast (minutes), medium (about an hour on a
+# 2-core CPU), full (GPU).
 SCHEDULE ?= medium
-reference: setup data
-	$(PY) bench/reference_results.py --schedule $(SCHEDULE)
+accuracy: setup data
+	$(PY) bench/accuracy.py --schedule $(SCHEDULE)
 
 clean:
 	rm -rf runs course .pytest_cache

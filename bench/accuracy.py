@@ -1,6 +1,6 @@
-"""Reference results of the kit, reproduced by one command.
+"""The accuracy the reference solution reaches under each schedule, reproduced by one command.
 
-    python bench/reference_results.py --schedule fast|medium|full [--parts mymodel checkpoints longtail]
+    python bench/accuracy.py --schedule fast|medium|full [--parts mymodel checkpoints longtail]
 
 Parts (all by default):
 
@@ -9,18 +9,18 @@ Parts (all by default):
   ``configs/student_design.yaml``), on the same data in the same run: test accuracy after every
   epoch, seconds per epoch, time to 0.7857 and to 0.90, per-class accuracy after the last epoch;
 * ``checkpoints``: the reference checkpoints the grader's "solution" submission uses
-  (``autograder/reference/checkpoints/{twolayer,vanilla_cnn,mymodel}.pt``), trained as the solution
-  notebook does in full mode, with their per-class test accuracy in their metrics (``python -m
-  autograder.reference`` scores them as students' checkpoints are into ``cnn_design_accuracy.json``). ``mymodel.pt`` is the final
+  (``autograder/notebooks/03_cnn_design/reference/checkpoints/{twolayer,vanilla_cnn,mymodel}.pt``), trained as
+  the solution notebook does in full mode, with their per-class test accuracy in their metrics (``a2kit
+  reference 03_cnn_design`` scores them as students' checkpoints are into ``cnn_design_accuracy.json``). ``mymodel.pt`` is the final
   epoch of the ``mymodel`` part. Written for the medium and full schedules only;
-* ``longtail``: notebook 4's ResNet-32 runs on CIFAR-10-LT, from ``bench/reference_longtail.py``
+* ``longtail``: notebook 4's ResNet-32 runs on CIFAR-10-LT, from ``bench/longtail_accuracy.py``
   (``run_longtail(schedule, data_root, device) -> dict``).
 
 Schedules: ``fast`` (CI smoke run on subsets, minutes on a CPU), ``medium`` (CPU: MyModel's 8-epoch
 schedule against the student design scaled to 8 epochs, full data; about 25 minutes, plus 25 for the
 long-tail part, on a 2-core CPU with bfloat16 in hardware), ``full`` (GPU: MyModel 20 epochs, the
 student design its 70; on such a CPU, ``--parts mymodel --models mymodel`` trains the 20 MyModel
-epochs in about 40 minutes). Results go to ``bench/results/reference_<schedule>.json`` (keys
+epochs in about 40 minutes). Results go to ``bench/results/accuracy_<schedule>.json`` (keys
 of parts not run are kept from an earlier run) with a Markdown table beside it; the final epoch is
 reported, never the best epoch picked on the test set.
 """
@@ -47,7 +47,7 @@ from a2lib.train import fit  # noqa: E402
 from hardware import data_note, describe as hardware  # noqa: E402  (bench/hardware.py)
 
 RESULTS = KIT / "bench" / "results"
-REFERENCE_CHECKPOINTS = KIT / "autograder" / "reference" / "checkpoints"
+REFERENCE_CHECKPOINTS = KIT / "autograder" / "notebooks" / "03_cnn_design" / "reference" / "checkpoints"
 NOTEBOOK3 = KIT / "notebooks" / "03_cnn_design.ipynb"
 CONFIGS = KIT / "configs"
 STUDENT_BAR = 0.7857  # the student design's test accuracy after 70 epochs
@@ -96,7 +96,7 @@ class StudentDesign(nn.Module):
 # -- environment ---------------------------------------------------------------------------------
 def load_notebook_models(notebook: Path = NOTEBOOK3) -> dict:
     """TwoLayerNet, VanillaCNN and MyModel from the source notebook's solution cells."""
-    from autograder.reference import load_solution_namespace
+    from autograder.tools.solutions import load_solution_namespace
 
     ns = load_solution_namespace(notebook, fast=True)
     return {name: ns[name] for name in ("TwoLayerNet", "VanillaCNN", "MyModel")}
@@ -176,7 +176,7 @@ def run_mymodel(schedule: str, root: Path, device: torch.device, models: dict,
         model = model_class()
         print(f"[{key}] {model_class.__name__}: {sum(p.numel() for p in model.parameters()):,} parameters, "
               f"{config.epochs} epochs on {len(train):,} images", flush=True)
-        result = _train_and_test(model, train, test, config, device, KIT / "runs" / f"reference_{schedule}" / key)
+        result = _train_and_test(model, train, test, config, device, KIT / "runs" / f"accuracy_{schedule}" / key)
         evaluation = result.pop("evaluation")
         out[f"{key}_test_acc"] = result.pop("test_acc")
         out[f"{key}_per_class"] = result.pop("per_class")
@@ -202,7 +202,7 @@ def record_interrupted(schedule: str, root: Path, device: torch.device, models: 
     from a2lib.checkpoint import load_checkpoint
 
     s = SCHEDULES[schedule]
-    path = KIT / "runs" / f"reference_{schedule}" / "mymodel" / "best.pt"
+    path = KIT / "runs" / f"accuracy_{schedule}" / "mymodel" / "best.pt"
     model = models["MyModel"]()
     payload = load_checkpoint(path, model)
     history = payload["metrics"]["history"]
@@ -255,7 +255,7 @@ def run_checkpoints(schedule: str, root: Path, device: torch.device, models: dic
 
 
 def run_longtail_part(schedule: str, root: Path, device: torch.device, earlier: dict | None = None) -> dict:
-    from reference_longtail import run_longtail  # bench/reference_longtail.py
+    from longtail_accuracy import run_longtail  # bench/longtail_accuracy.py
 
     # Notebook 4's reference checkpoints are written for the medium and full schedules, like ours.
     return run_longtail(schedule, root, device, save_checkpoints=schedule != "fast", earlier=earlier)
@@ -313,13 +313,13 @@ def markdown_tables(results: dict) -> str:
 
 
 def write_results(results: dict, schedule: str, out_dir: Path = RESULTS) -> Path:
-    """Merge ``results`` into ``reference_<schedule>.json`` (re-read first: parts may run side by side)."""
+    """Merge ``results`` into ``accuracy_<schedule>.json`` (re-read first: parts may run side by side)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"reference_{schedule}.json"
+    path = out_dir / f"accuracy_{schedule}.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
     merged.update({k: v for k, v in results.items() if v is not None or k not in merged})
     path.write_text(json.dumps(merged, indent=1) + "\n")
-    (out_dir / f"reference_{schedule}.md").write_text(markdown_tables(merged) + "\n")
+    (out_dir / f"accuracy_{schedule}.md").write_text(markdown_tables(merged) + "\n")
     return path
 
 
@@ -336,7 +336,7 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="long-tail part: keep the runs of the last results made with the same schedule")
     parser.add_argument("--record-interrupted", action="store_true",
-                        help="record a mymodel run that was stopped early (from runs/reference_<schedule>/mymodel/best.pt)")
+                        help="record a mymodel run that was stopped early (from runs/accuracy_<schedule>/mymodel/best.pt)")
     args = parser.parse_args(argv)
 
     from a2lib.data import default_root
@@ -364,7 +364,7 @@ def main(argv=None) -> int:
             results.update(partial)
             write_results(results, args.schedule, args.out)
     if "longtail" in args.parts:
-        path = args.out / f"reference_{args.schedule}.json"
+        path = args.out / f"accuracy_{args.schedule}.json"
         earlier = json.loads(path.read_text()) if args.resume and path.exists() else None
         results.update(run_longtail_part(args.schedule, root, device, earlier))
     if args.parts:

@@ -49,8 +49,8 @@ from bench.hardware import describe as hardware_line  # noqa: E402 (after the pa
 # Runs in a fresh process: grade the course with the engine, print the report as JSON.
 ENGINE = """
 import json, sys
-from autograder.course import Course
-from autograder.grade import grade_submissions
+from autograder.engine.course import Course
+from autograder.engine.grade import grade_submissions
 if __name__ == "__main__":
     course = Course(sys.argv[1])
     report = grade_submissions(course, workers=int(sys.argv[2]), unsafe=sys.argv[3] == "1", force=True,
@@ -62,8 +62,8 @@ if __name__ == "__main__":
 
 def build_course(root: Path, notebooks: list[str] | None, n: int) -> Path:
     """A course with ``n`` solution submissions of ``notebooks`` (default: all; students s01, s02...)."""
-    from autograder.corpus import Case, build_submission
-    from autograder.course import NOTEBOOKS, Course
+    from autograder.tools.corpus import Case, build_submission
+    from autograder.locations import SOURCE_NOTEBOOKS as NOTEBOOKS
 
     names = notebooks or sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
     course = Course(root / "course")
@@ -116,7 +116,7 @@ def cpu_parallel_ceiling() -> float:
 def nbgrader_command(root: Path) -> list[str]:
     db = root / "gradebook.db"
     return [sys.executable, "-m", "nbgrader", "autograde", "a2", "--force",
-            f"--config={KIT / 'autograder' / 'nbgrader_config.py'}", f"--CourseDirectory.root={root}",
+            f"--config={KIT / 'autograder' / 'engine' / 'nbgrader_config.py'}", f"--CourseDirectory.root={root}",
             f"--CourseDirectory.db_url=sqlite:///{db}", "--CourseDirectory.course_id=a2-course-kit"]
 
 

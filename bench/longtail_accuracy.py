@@ -10,10 +10,10 @@ the class-balanced focal loss, with the notebook's own solution (``reweight``, `
 
 and returns overall and per-class test accuracy of the **last** epoch of each run (never an epoch
 or a beta picked on the test set, except the headline ``lt100_cbfocal_acc``, which is the best beta
-and says so), with seconds and epochs. ``bench/reference_results.py`` calls it; run alone it prints the
-tables and writes ``bench/results/reference_longtail_<schedule>.json``; ``--save-checkpoints`` also
+and says so), with seconds and epochs. ``bench/accuracy.py`` calls it; run alone it prints the
+tables and writes ``bench/results/longtail_accuracy_<schedule>.json``; ``--save-checkpoints`` also
 stores the cross-entropy and config-beta CB-Focal models as the grader's reference checkpoints
-(``autograder/reference/checkpoints/lt_ce.pt``, ``lt_cbfocal.pt``).
+(``autograder/notebooks/04_data_wrangling/reference/checkpoints/lt_ce.pt``, ``lt_cbfocal.pt``).
 
 Schedules (the published anchors are for ``full``: top-1 error 29.64% for softmax cross-entropy,
 25.43% for the best class-balanced loss, Cui et al. CVPR 2019):
@@ -50,7 +50,7 @@ from a2lib.train import fit  # noqa: E402
 from hardware import data_note, describe as hardware  # noqa: E402  (bench/hardware.py)
 
 CONFIGS = KIT / "configs"
-REFERENCE_CHECKPOINTS = KIT / "autograder" / "reference" / "checkpoints"
+REFERENCE_CHECKPOINTS = KIT / "autograder" / "notebooks" / "04_data_wrangling" / "reference" / "checkpoints"
 PAPER = {"ce_error": 29.64, "best_class_balanced_error": 25.43}
 
 SCHEDULES = {
@@ -67,7 +67,7 @@ SCHEDULES = {
 
 def solution_namespace() -> dict:
     """``reweight`` and ``FocalLoss`` from the source notebook's solution cells."""
-    from autograder.reference import load_solution_namespace
+    from autograder.tools.solutions import load_solution_namespace
 
     return load_solution_namespace(KIT / "notebooks" / "04_data_wrangling.ipynb")
 
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs of the last results file made with the same schedule; train the rest")
     args = parser.parse_args(argv)
-    out = KIT / "bench" / "results" / f"reference_longtail_{args.schedule}.json"
+    out = KIT / "bench" / "results" / f"longtail_accuracy_{args.schedule}.json"
     earlier = json.loads(out.read_text()) if args.resume and out.exists() else None
     result = run_longtail(args.schedule, args.data or str(KIT / "data"), args.device, args.save_checkpoints, earlier)
     print_table(result)

@@ -45,7 +45,7 @@ SHAPES = [(3, 32, 3, 1, 1, 32), (3, 32, 5, 1, 2, 32), (32, 64, 3, 1, 1, 16), (32
 
 def reference_conv_class():
     """``Conv2D`` as defined by notebook 2's solution cells."""
-    from autograder.reference import load_solution_namespace
+    from autograder.tools.solutions import load_solution_namespace
 
     return load_solution_namespace(KIT_ROOT / "notebooks" / "02_numpy_convnet.ipynb")["Conv2D"]
 

@@ -14,8 +14,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.corpus import Case, CaseResult, autograded_cells, build_submission, check_case, load_cases
-from autograder.course import KIT_ROOT, NOTEBOOKS, Course
+from autograder.engine.course import Course
+from autograder.harness.cells import autograded_cells
+from autograder.locations import KIT_DATA, KIT_ROOT, SOURCE_NOTEBOOKS
+from autograder.tools.corpus import Case, CaseResult, build_submission, case_result, load_cases
 
 NETWORK_PORT = 47613  # hostile_network.yaml tries to send its answers here
 
@@ -57,7 +59,7 @@ class PortListener:
         self.server.close()
 
 
-AVAILABLE = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+AVAILABLE = sorted(p.stem for p in SOURCE_NOTEBOOKS.glob("*.ipynb"))
 WORKERS = 2
 
 
@@ -68,7 +70,7 @@ def corpus_cases() -> tuple[list[Case], list[str]]:
 @functools.lru_cache(maxsize=None)
 def released_course() -> Course:
     """A course with every kit notebook in source/ and release/ (nbgrader generate_assignment)."""
-    from autograder.cli import release
+    from autograder.pipeline.release import release
 
     course = Course(Path(tempfile.mkdtemp(prefix="a2kit-kit-")) / "course")
     release(course)
@@ -101,7 +103,7 @@ class GradedCorpus:
 
 @functools.lru_cache(maxsize=None)
 def graded_corpus() -> GradedCorpus:
-    from autograder.cli import grade, grading_env
+    from autograder.engine.grade import grade_submissions, grading_env
 
     released = released_course()
     root = Path(tempfile.mkdtemp(prefix="a2kit-corpus-"))
@@ -115,19 +117,19 @@ def graded_corpus() -> GradedCorpus:
     (outside / "sentinel.txt").write_text("must survive grading")
     watched = [KIT_ROOT / d for d in ("a2lib", "autograder", "notebooks", "configs")] + [
         course.root / "source", course.root / "release", course.root / "submitted", outside]
-    data = KIT_ROOT / "data"
+    data = KIT_DATA
     if data.exists():
         watched.append(data)
     before = snapshot(*watched)
     with PortListener(NETWORK_PORT) as listener:
         # nbgrader's default 30 s cell limit: fast mode needs at most a few seconds a cell, and the
         # infinite loop costs only that.
-        report = grade(course, [c.name for c in cases], workers=WORKERS, memory_gb=2.0, timeout_s=300,
+        report = grade_submissions(course, [c.name for c in cases], workers=WORKERS, memory_gb=2.0, timeout_s=300,
                        cell_timeout_s=30,
                        env=grading_env(str(data) if (data / "cifar-10-batches-py").exists() else None, fast=True),
                        progress=False)
     after = snapshot(*watched)
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     cells = autograded_cells(course.source_dir)
-    results = {case.name: check_case(course, case, cells) for case in cases}
+    results = {case.name: case_result(course, case, cells) for case in cases}
     return GradedCorpus(course, cases, results, report, changed, listener.received, cells)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.formgrade import free_port
+from autograder.pipeline.formgrade import free_port
 
 
 def postgres_bin() -> Path | None:

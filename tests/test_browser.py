@@ -16,10 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from autograder.cli import grade, grading_env, main, release
-from autograder.corpus import Case, build_submission
-from autograder.course import Course
-from autograder.formgrade import hand_grades, lab_server
+from autograder.engine.course import Course
+from autograder.engine.grade import grade_submissions, grading_env
+from autograder.pipeline.cli import main
+from autograder.pipeline.release import release
+from autograder.tools.corpus import Case, build_submission
+from autograder.pipeline.formgrade import hand_grades, lab_server
 from services import require_chromium
 
 pytestmark = pytest.mark.browser
@@ -34,8 +36,8 @@ def course(tmp_path_factory) -> Course:
     root = tmp_path_factory.mktemp("browser")
     course = Course(root / "course")
     release(course, names=["01_theory"])
-    build_submission(Case("solution", "", "solution", ["01_theory"]), course, "alice", reference_checkpoints=root / "none")
-    assert not grade(course, workers=1, env=grading_env(None, fast=True), progress=False).needs_attention
+    build_submission(Case("solution", "", "solution", ["01_theory"]), course, "alice")
+    assert not grade_submissions(course, workers=1, env=grading_env(None, fast=True), progress=False).needs_attention
     return course
 
 
@@ -54,7 +56,7 @@ def browser():
 
 def start_formgrade(course: Course, log: Path) -> tuple[subprocess.Popen, str]:
     """``a2kit formgrade`` as an instructor runs it; returns the process and the formgrader URL it prints."""
-    proc = subprocess.Popen([sys.executable, "-m", "autograder.cli", "-q", "--course", str(course.root), "formgrade"],
+    proc = subprocess.Popen([sys.executable, "-m", "autograder.pipeline.cli", "-q", "--course", str(course.root), "formgrade"],
                             stdout=subprocess.PIPE, stderr=open(log, "w"), stdin=subprocess.DEVNULL, text=True,
                             start_new_session=True)
     deadline = time.monotonic() + 120
@@ -110,7 +112,7 @@ def test_hand_grade_in_formgrader_counts_in_export_and_feedback(course, browser,
     for page in ("a2kit_feedback.html", "01_theory.html"):
         assert "say why the gradient through a dead unit is zero" in (course.feedback_dir("alice") / page).read_text()
     before = hand_grades(course, "alice")
-    assert not grade(course, workers=1, force=True, env=grading_env(None, fast=True), progress=False).needs_attention
+    assert not grade_submissions(course, workers=1, force=True, env=grading_env(None, fast=True), progress=False).needs_attention
     assert hand_grades(course, "alice") == before  # a regrade keeps the hand grades
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from autograder.cli import build_parser, grading_env, main
-from autograder.corpus import Case, Edit, build_submission
-from autograder.course import Course
-from toy_notebooks import WRONG_DOUBLE, write_toy_notebooks
+from autograder.engine.course import Course
+from autograder.engine.grade import grading_env
+from autograder.pipeline.cli import build_parser, main
+from autograder.tools.corpus import Case, Edit, build_submission
+from toy_notebooks import TOY_FOLDERS, WRONG_DOUBLE, write_toy_notebooks
 
 
 def test_console_script_is_installed():
@@ -54,7 +55,7 @@ def test_pipeline_commands_and_exit_codes(tmp_path, capsys):
     assert main(base + ["collect", str(inbox)]) == 1  # an unreadable zip needs attention
 
     capsys.readouterr()
-    assert main(base + ["grade", "--workers", "1", "--hidden-tests", "toy_hidden_tests", "zoe"]) == 0  # sandboxed
+    assert main(base + ["grade", "--workers", "1", "--notebook-folders", TOY_FOLDERS, "zoe"]) == 0  # sandboxed
     out = capsys.readouterr().out
     assert "zoe" in out and "graded" in out
 
@@ -71,18 +72,21 @@ def test_export_of_an_empty_course_needs_attention(tmp_path):
 
 
 def test_demo_runs_the_whole_pipeline_and_prints_the_grade_table(tmp_path, capsys):
-    from autograder.demo import run_demo
+    from autograder.pipeline.demo import run_demo
 
     notebooks = write_toy_notebooks(tmp_path / "notebooks")
-    corpus = tmp_path / "corpus"
+    # The toy notebook's folder, as a course would add its own: hidden tests and a corpus case, no kit code touched.
+    folders = tmp_path / "folders"
+    shutil.copytree(Path(TOY_FOLDERS) / "01_toy", folders / "01_toy")
+    corpus = folders / "01_toy" / "cases"
     corpus.mkdir()
     (corpus / "toy_abs.yaml").write_text(
         "description: double with abs, wrong for negative numbers\nnotebooks: [01_toy]\n"
         "edits:\n  - notebook: 01_toy\n    cell: double\n    source: |\n      def double(x):\n          return abs(2 * x)\n"
         "expect:\n  01_toy:\n    test_double_hidden: 0\n"
         "feedback_contains:\n  01_toy:\n    test_double_hidden: negative numbers\n")
-    assert run_demo(keep=tmp_path / "demo", notebooks=notebooks, corpus=corpus, progress=False, data=str(tmp_path),
-                    test_modules=["toy_hidden_tests"]) == 0
+    assert run_demo(keep=tmp_path / "demo", notebooks=notebooks, progress=False, data=str(tmp_path),
+                    notebook_folders=[str(folders)]) == 0
     out = capsys.readouterr().out
     assert "Demo class: autograded points" in out and "Every case got the points it must get." in out
     table = out[out.index("Demo class"):out.index("Collected:")]
@@ -93,12 +97,13 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_grade_table(tmp_path, capsy
 
 
 def test_demo_class_takes_one_mistake_per_notebook(tmp_path):
-    from autograder.demo import demo_cases
+    from autograder.pipeline.demo import demo_cases
 
     for name, notebook in [("cheat_eq", "01_toy"), ("nb1_a", "01_toy"), ("nb1_b", "01_toy"), ("nb2_a", "02_toy"),
                            ("hostile_loop", "01_toy")]:
-        (tmp_path / f"{name}.yaml").write_text(f"description: {name}\nnotebooks: [{notebook}]\n")
-    names = lambda **kw: [c.name for c in demo_cases(["01_toy", "02_toy"], corpus=tmp_path, **kw)[0]]
+        (tmp_path / notebook / "cases").mkdir(parents=True, exist_ok=True)
+        (tmp_path / notebook / "cases" / f"{name}.yaml").write_text(f"description: {name}\nnotebooks: [{notebook}]\n")
+    names = lambda **kw: [c.name for c in demo_cases(["01_toy", "02_toy"], roots=[tmp_path], **kw)[0]]
     assert names() == ["solution", "release", "nb1_a", "nb2_a"]
     assert names(every_mistake=True, hostile=True) == ["solution", "release", "cheat_eq", "hostile_loop", "nb1_a", "nb1_b",
                                                        "nb2_a"]

@@ -24,16 +24,16 @@ NOTEBOOK = KIT / "notebooks" / "03_cnn_design.ipynb"
 @pytest.fixture(scope="module")
 def solution():
     """The source notebook's solution namespace (TwoLayerNet, VanillaCNN, MyModel)."""
-    from autograder.reference import load_solution_namespace
+    from autograder.tools.solutions import load_solution_namespace
 
     return load_solution_namespace(NOTEBOOK)
 
 
 @pytest.fixture(scope="module")
 def reference(solution):
-    import importlib
+    from autograder.notebooks import notebook_folders
 
-    return importlib.import_module("autograder.cases.03_cnn_design").reference_outputs(solution)
+    return notebook_folders()["03_cnn_design"].module("build_reference").reference_outputs(solution)
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_fill_parameters_depends_on_shapes_only(solution):
 
 
 def _outputs_verdict(solution, **classes):
-    from autograder.harness.local import run_local
+    from autograder.tools.local import run_local
 
     namespace = {**solution, **classes}
     grade_id = "test_two_layer_net_hidden" if "TwoLayerNet" in classes else "test_vanilla_cnn_hidden"
@@ -154,11 +154,11 @@ def test_hidden_outputs_test_names_a_relu_and_a_wrong_layer_size(solution):
 
 
 def test_committed_reference_matches_the_solution(reference):
-    from autograder.reference import load_reference
+    from autograder.notebooks import notebook_folders
 
-    committed = load_reference("cnn_design")
+    committed = notebook_folders()["03_cnn_design"].reference("cnn_design")
     for key, value in reference.items():
-        np.testing.assert_allclose(committed[key], value, atol=1e-6, err_msg=f"{key}: run python -m autograder.reference")
+        np.testing.assert_allclose(committed[key], value, atol=1e-6, err_msg=f"{key}: run a2kit reference 03_cnn_design")
 
 
 # -- graded accuracy from checkpoints -------------------------------------------------------------
@@ -227,16 +227,16 @@ def test_fast_grading_uses_a_fixed_stratified_subset(real_root):
 
 # -- the notebook and the reference-results command ----------------------------------------------
 @pytest.mark.slow
-def test_reference_results_fast_schedule_writes_its_tables(synthetic_root, tmp_path):
+def test_accuracy_benchmark_fast_schedule_writes_its_tables(synthetic_root, tmp_path):
     env = dict(os.environ, A2_DATA=str(synthetic_root), TQDM_DISABLE="1")
-    subprocess.run([sys.executable, str(KIT / "bench" / "reference_results.py"), "--schedule", "fast", "--parts", "mymodel",
+    subprocess.run([sys.executable, str(KIT / "bench" / "accuracy.py"), "--schedule", "fast", "--parts", "mymodel",
                     "--out", str(tmp_path), "--device", "cpu"], check=True, env=env, cwd=KIT, capture_output=True, timeout=600)
-    results = json.loads((tmp_path / "reference_fast.json").read_text())
+    results = json.loads((tmp_path / "accuracy_fast.json").read_text())
     for key in ("hardware", "schedule", "mymodel_test_acc", "seed_arch_test_acc", "lt100_ce_acc", "lt100_cbfocal_acc"):
         assert key in results
     assert results["schedule"] == "fast" and len(results["mymodel_per_class"]) == 10
     assert len(results["mymodel"]["epoch_test_acc"]) == 2 and results["mymodel_test_acc"] == results["mymodel"]["epoch_test_acc"][-1]
-    assert "| MyModel (reference) |" in (tmp_path / "reference_fast.md").read_text()
+    assert "| MyModel (reference) |" in (tmp_path / "accuracy_fast.md").read_text()
 
 
 def test_source_notebook_cells():
@@ -252,4 +252,4 @@ def test_source_notebook_cells():
     for cell in nb.cells:
         assert cell.cell_type != "code" or not cell.outputs, "commit the source notebook without outputs"
         if cell.cell_type == "code" and "train_and_save(" in cell.source:
-            assert "reference-skip" in cell.metadata.get("tags", []), cell.metadata["nbgrader"]["grade_id"]
+            assert "grader-skip" in cell.metadata.get("tags", []), cell.metadata["nbgrader"]["grade_id"]

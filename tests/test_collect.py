@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from autograder.collect import collect, student_id
+from autograder.pipeline.collect import collect, student_id
 from toy_notebooks import graded_toy_course
 
 
@@ -91,7 +91,7 @@ def test_clean_inbox_needs_no_attention_and_recollect_replaces(course, tmp_path)
 
 
 def test_zip_bomb_is_refused(course, tmp_path, monkeypatch):
-    import autograder.collect as c
+    import autograder.pipeline.collect as c
 
     monkeypatch.setattr(c, "MAX_SUBMISSION_BYTES", 1000)
     src = tmp_path / "inbox"

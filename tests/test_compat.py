@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from autograder import compat
+from autograder.engine import compat
 
 
 @pytest.mark.parametrize("module, dotted, why", compat.INTERNALS, ids=[f"{m}.{d}" for m, d, _ in compat.INTERNALS])
@@ -15,7 +15,7 @@ def test_each_internal_exists_in_the_installed_version(module, dotted, why):
 
 def test_check_names_what_moved(monkeypatch):
     monkeypatch.setattr(compat, "INTERNALS", compat.INTERNALS + [("nbgrader.utils", "no_such_name", "a test")])
-    missing = compat.check()
+    missing = compat.missing_internals()
     assert len(missing) == 1 and "nbgrader.utils.no_such_name" in missing[0]
 
 
@@ -53,7 +53,7 @@ def test_determine_grade_scores_the_harness_verdict_outputs():
     from nbgrader.utils import determine_grade
 
     from autograder.harness import Verdict
-    from autograder.harness.execute import verdict_outputs
+    from autograder.harness.outputs import verdict_outputs
 
     def cell(verdict):
         c = new_code_cell("", metadata={"nbgrader": {"grade": True, "solution": False, "points": 2, "grade_id": "t"}})

@@ -1,6 +1,6 @@
 """The corpus of test submissions, graded in parallel in the sandbox: every score, every message, no damage.
 
-Each YAML case in autograder/corpus/ (plus the ``solution`` and ``release`` bases) must get exactly
+Each YAML case in autograder/notebooks/<stem>/cases/ (plus the ``solution`` and ``release`` bases) must get exactly
 the points it declares, show students the messages it declares, and leave every file outside the
 scratch folders as it was (the kit, the course's source/release/submissions, a bystander folder).
 """
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.corpus import (Case, CaseError, apply_edits, apply_files, build_submission, expected_scores,
-                               load_cases, strip_solution_delimiters)
+from autograder.harness.cells import autograded_cells
+from autograder.tools.corpus import (Case, CaseError, Edit, apply_edits, apply_files, build_submission, expected_scores,
+                                     load_cases, strip_solution_delimiters)
 from kit_corpus import AVAILABLE, corpus_cases, graded_corpus, released_course
 from toy_notebooks import graded_toy_course
 
@@ -18,36 +19,44 @@ CASES, WAITING = corpus_cases()
 
 # -- the corpus format, on the toy notebook (no grading) ------------------------------------------
 def test_case_yaml_is_validated(tmp_path):
-    (tmp_path / "bad_base.yaml").write_text("description: x\nbase: perfect\nnotebooks: [01_toy]\n")
+    cases_dir = tmp_path / "01_toy" / "cases"
+    cases_dir.mkdir(parents=True)
+    (cases_dir / "bad_base.yaml").write_text("description: x\nbase: perfect\nnotebooks: [01_toy]\n")
     with pytest.raises(CaseError, match="base must be one of"):
-        load_cases(["01_toy"], tmp_path)
-    (tmp_path / "bad_base.yaml").write_text("description: x\nnotebooks: [01_toy]\nedits:\n  - {notebook: 01_toy, cell: double}\n")
+        load_cases(["01_toy"], [tmp_path])
+    (cases_dir / "bad_base.yaml").write_text("description: x\nnotebooks: [01_toy]\nedits:\n  - {notebook: 01_toy, cell: double}\n")
     with pytest.raises(CaseError, match="source or delete"):
-        load_cases(["01_toy"], tmp_path)
-    (tmp_path / "bad_base.yaml").write_text("description: x\nnotebooks: [03_cnn_design]\n")
-    cases, waiting = load_cases(["01_toy"], tmp_path)
-    assert [c.name for c in cases] == ["solution", "release"] and "03_cnn_design" in waiting[0]
+        load_cases(["01_toy"], [tmp_path])
+    (cases_dir / "bad_base.yaml").write_text("description: x\nnotebooks: [03_cnn_design]\n")
+    cases, waiting = load_cases(["01_toy"], [tmp_path])
+    assert [c.name for c in cases] == ["solution", "release"] and any("bad_base: needs notebook(s) 03_cnn_design" in w
+                                                                      for w in waiting)
+    (tmp_path / "02_toy" / "cases").mkdir(parents=True)
+    (tmp_path / "02_toy" / "cases" / "bad_base.yaml").write_text("description: x\nnotebooks: [02_toy]\n")
+    with pytest.raises(CaseError, match="two cases are named bad_base"):
+        load_cases(["01_toy"], [tmp_path])
 
 
 def test_submissions_are_built_from_the_release(tmp_path):
     course, _ = graded_toy_course(tmp_path)
-    (tmp_path / "files").mkdir()
-    (tmp_path / "files" / "ckpt.bin").write_bytes(b"\x00weights")
-    case = Case("edited", "", "solution", ["01_toy"], files={"checkpoints/m.pt": "copy:ckpt.bin", "notes.txt": "text:hi"})
-    folder = build_submission(case, course, files_dir=tmp_path / "files")
+    (tmp_path / "01_toy" / "files").mkdir(parents=True)
+    (tmp_path / "01_toy" / "files" / "ckpt.bin").write_bytes(b"\x00weights")
+    case = Case("edited", "", "solution", ["01_toy"], files={"checkpoints/m.pt": "copy:ckpt.bin", "notes.txt": "text:hi"},
+                path=tmp_path / "01_toy" / "cases" / "edited.yaml")  # copy: sources are in its folder's files/
+    folder = build_submission(case, course)
     import nbformat
     nb = nbformat.read(folder / "01_toy.ipynb", as_version=4)
     solution = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
     assert "return 2 * x" in solution.source and "BEGIN SOLUTION" not in solution.source
     assert not any("HIDDEN" in c.source for c in nb.cells)  # from the release, not the source
     assert (folder / "checkpoints" / "m.pt").read_bytes() == b"\x00weights" and (folder / "notes.txt").read_text() == "hi"
-    apply_files(folder, {"checkpoints": "delete"}, tmp_path / "files")
+    apply_files(folder, {"checkpoints": "delete"}, case.files_dir)
     assert not (folder / "checkpoints").exists()
     for bad in ({"../escape.txt": "text:x"}, {"/etc/x": "delete"}, {"a.txt": "move:b"}):
         with pytest.raises(CaseError):
-            apply_files(folder, bad, tmp_path / "files")
+            apply_files(folder, bad, case.files_dir)
     with pytest.raises(CaseError, match="no cell with grade_id 'nope'.*double"):
-        apply_edits(nb, "01_toy", [__import__("autograder.corpus").corpus.Edit("01_toy", "nope", delete=True)])
+        apply_edits(nb, "01_toy", [Edit("01_toy", "nope", delete=True)])
     assert strip_solution_delimiters("a\n    ### BEGIN SOLUTION\nb\n    ### END SOLUTION") == "a\nb"
 
 
@@ -65,7 +74,7 @@ def test_a_warning_in_a_test_cell_costs_no_points(tmp_path):
     course, _ = graded_toy_course(tmp_path)
     noisy = ("import warnings\n\ndef double(x):\n    warnings.warn('x will be a tensor one day', UserWarning)\n"
              "    import sys; print('12%|#  | 1/8 [00:01<00:07, 1.00it/s]', file=sys.stderr)\n    return 2 * x\n")
-    case = Case("noisy", "", "solution", ["01_toy"], [__import__("autograder.corpus").corpus.Edit("01_toy", "double", noisy)])
+    case = Case("noisy", "", "solution", ["01_toy"], [Edit("01_toy", "double", noisy)])
     build_submission(case, course)
     assert course.api().autograde(course.assignment, "noisy")["success"]
     assert {gid: s for gid, (s, _) in course.scores("noisy")["01_toy"].items()} == {"test_double": 1.0, "test_double_hidden": 2.0}
@@ -75,7 +84,7 @@ def test_a_warning_in_a_test_cell_costs_no_points(tmp_path):
 def test_every_case_builds_against_the_release():
     """Fast, before grading: every case's edits and expectations name real cells."""
     course = released_course()
-    cells = __import__("autograder.corpus").corpus.autograded_cells(course.source_dir)
+    cells = autograded_cells(course.source_dir)
     assert AVAILABLE, "no notebooks in notebooks/"
     for case in CASES:
         expected_scores(case, cells)
@@ -104,9 +113,7 @@ def test_no_submission_reached_the_network():
 def test_failures_are_reported_for_the_instructor():
     """Hostile cases that stop the grader (timeouts, memory, process bombs) are flagged, never silent."""
     corpus = graded_corpus()
-    from autograder.cli import grade_table
-
-    table = grade_table(corpus.report)
+    table = corpus.report.table()
     assert set(table.index) == {c.name for c in corpus.cases}
     failed = table[table["status"] == "failed"]
     assert (failed["message"].str.len() > 0).all()
@@ -119,8 +126,8 @@ def test_tampering_is_reported_exactly_for_cases_that_edit_protected_cells(tmp_p
     read-only cells (e.g. a deleted test cell) count as tampering."""
     import nbformat
 
-    from autograder.collect import _tampering_notes
-    from autograder.course import Course
+    from autograder.pipeline.collect import _tampering_notes
+    from autograder.engine.course import Course
 
     released = released_course()
     course = Course(tmp_path / "course")

@@ -3,9 +3,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from autograder.export import export
-from autograder.feedback import (PER_CLASS_MIME, SIGNATURES, PerClass, StudentFeedback, CellResult,
-                                 generate_feedback, hints_for, per_class_output, read_student)
+from autograder.harness.outputs import PER_CLASS_MIME, per_class_output
+from autograder.pipeline.export import export
+from autograder.pipeline.feedback import (SIGNATURES, CellResult, PerClass, StudentFeedback, generate_feedback,
+                                          hints_for, read_student)
 from toy_notebooks import graded_toy_course
 
 
@@ -87,7 +88,7 @@ def test_export_grades_failures_and_plot(course, tmp_path):
 
 
 def test_per_class_table_printed_by_check_accuracy_is_read():
-    from autograder.feedback import parse_printed_per_class
+    from autograder.pipeline.feedback import parse_printed_per_class
 
     printed = ("MyModel from checkpoints/mymodel.pt on the 1,000 test images (fast mode: a fixed subset):\n"
                "            images  correct  accuracy  reference\n"

@@ -2,7 +2,7 @@
 what changed, hostile submissions are contained, points are decided outside the student's kernel.
 
 One class is graded once (module fixture, 2 workers) and every test reads its outcome. The toy's
-hidden tests are ``toy_hidden_tests.py``.
+hidden tests are in ``toy_folders/`` (``TOY_FOLDERS``).
 """
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from pathlib import Path
 import nbformat as nbf
 import pytest
 
-from autograder.corpus import Case, Edit, build_submission
-from autograder.course import Course
-from toy_notebooks import toy_notebook
+from autograder.tools.corpus import Case, Edit, build_submission
+from autograder.engine.course import Course
+from toy_notebooks import TOY_FOLDERS, toy_notebook
 
 KIT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # one grading of the class: ~1 minute on 2 cores
 
 
-TOY_TESTS = ["toy_hidden_tests"]
+TOY_TESTS = [TOY_FOLDERS]
 
 
 WRONG = "def double(x):\n    return abs(2 * x)\n"
@@ -87,7 +87,7 @@ def double(x):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """The class graded by the engine (2 workers), and the same submissions by plain serial nbgrader."""
-    from autograder.grade import grade_submissions
+    from autograder.engine.grade import grade_submissions
 
     tmp = tmp_path_factory.mktemp("grade")
     notebooks = tmp / "notebooks"
@@ -119,7 +119,7 @@ def graded(tmp_path_factory):
     gradebook = course.root / "gradebook.db"
     edits = {"solution": None, "wrong": WRONG, "loop": LOOP, "memory": MEMORY, "bomb": BOMB, "suicide": SUICIDE,
              "always_equal": ALWAYS_EQUAL, "frames": FRAMES, "patched": PATCHED, "chatty": CHATTY,
-             "snoop": snoop(server.getsockname()[1], gradebook, outside, KIT / "autograder" / "reference")}
+             "snoop": snoop(server.getsockname()[1], gradebook, outside, KIT / "autograder" / "notebooks")}
     for name, source in edits.items():
         build_submission(Case(name, name, "solution", ["01_toy"], [Edit("01_toy", "double", source)] if source else []),
                          course)
@@ -127,7 +127,7 @@ def graded(tmp_path_factory):
     try:
         before = gradebook.stat().st_mtime_ns
         report = grade_submissions(course, workers=2, cell_timeout_s=10, timeout_s=120, memory_gb=2, progress=False,
-                                   test_modules=TOY_TESTS)
+                                   notebook_folders=TOY_TESTS)
         # Plain serial nbgrader on the trusted submissions, for the equality check.
         serial = Course(tmp / "serial")
         shutil.copytree(course.source_dir, serial.source_dir)
@@ -180,7 +180,7 @@ def test_memory_bomb_hits_the_limit_and_is_reported(graded):
 
 
 def test_process_bomb_stops_at_the_limit(graded):
-    from autograder.sandbox import Limits
+    from autograder.isolation.sandbox import Limits
 
     started = int(_printed(graded["course"], "bomb", "BOMB"))
     assert 0 < started < Limits().nproc
@@ -219,7 +219,7 @@ def test_a_dead_kernel_is_retried_then_reported(graded):
 
 
 def test_rerun_grades_only_what_changed(graded, monkeypatch):
-    from autograder.grade import grade_submissions
+    from autograder.engine.grade import grade_submissions
 
     course = graded["course"]
     nb_path = course.submitted_dir("wrong") / "01_toy.ipynb"
@@ -228,24 +228,24 @@ def test_rerun_grades_only_what_changed(graded, monkeypatch):
     cell.source = "def double(x):\n    return x + x\n"
     nbf.write(nb, nb_path)
     report = grade_submissions(course, ["solution", "wrong"], workers=1, progress=False,
-                               env={"A2_FAST": "1"}, test_modules=TOY_TESTS)
+                               env={"A2_FAST": "1"}, notebook_folders=TOY_TESTS)
     assert report.results["solution"].status == "unchanged"
     assert report.results["solution"].scores == course.scores("solution")
     assert report.results["wrong"].status == "graded"
     assert _points(report, "wrong") == {"test_double": 1.0, "test_double_hidden": 2.0}
-    forced = grade_submissions(course, ["solution"], workers=1, force=True, progress=False, test_modules=TOY_TESTS)
+    forced = grade_submissions(course, ["solution"], workers=1, force=True, progress=False, notebook_folders=TOY_TESTS)
     assert forced.results["solution"].status == "graded"
 
 
 def test_workers_start_cleanly_after_in_process_grading(graded, monkeypatch):
     """Grading in this process first (``workers=1``: kernels, ZeroMQ, threads) must not break the
     workers a later parallel run starts (they fork from a clean server, not from this process)."""
-    from autograder.grade import grade_submissions
+    from autograder.engine.grade import grade_submissions
 
     course = graded["course"]
-    first = grade_submissions(course, ["solution"], workers=1, force=True, progress=False, test_modules=TOY_TESTS)
+    first = grade_submissions(course, ["solution"], workers=1, force=True, progress=False, notebook_folders=TOY_TESTS)
     again = grade_submissions(course, ["solution", "wrong"], workers=2, force=True, progress=False,
-                              test_modules=TOY_TESTS)
+                              notebook_folders=TOY_TESTS)
     assert first.results["solution"].status == again.results["solution"].status == "graded"
     assert again.results["wrong"].status == "graded"
     assert _points(again, "solution") == {"test_double": 1.0, "test_double_hidden": 2.0}
@@ -259,13 +259,13 @@ def sleep_forever(job):
 
 
 def _job(student: str, wall_s: float, files: dict):
-    from autograder.records import GradingJob
+    from autograder.engine.records import GradingJob
 
     return GradingJob(student, "a2", "", files, {}, b"", {}, limits={"wall_s": wall_s})
 
 
 def test_a_stalled_cluster_is_reported_instead_of_waited_on(monkeypatch):
-    from autograder import scheduling
+    from autograder.engine import scheduling
 
     monkeypatch.setattr(scheduling, "STALL_GRACE_S", 3)
     # Six submissions on two workers: four in flight (the window), two still waiting to be sent.
@@ -281,13 +281,13 @@ def test_a_stalled_cluster_is_reported_instead_of_waited_on(monkeypatch):
 
 def fail_at_once(job):
     """A grading task that reports a plain failure straight away."""
-    from autograder.records import GradingResult
+    from autograder.engine.records import GradingResult
 
     return GradingResult.lost(job.student, "no notebook")
 
 
 def test_a_class_larger_than_the_window_is_graded_whole_and_quietly(recwarn):
-    from autograder import scheduling
+    from autograder.engine import scheduling
 
     # 12 MB each: above Dask's "large graph" warning, which the grader expects and silences.
     students = [f"s{i:02d}" for i in range(11)]
@@ -300,7 +300,7 @@ def test_a_class_larger_than_the_window_is_graded_whole_and_quietly(recwarn):
 
 
 def test_kernels_split_the_cores_between_workers():
-    from autograder.scheduling import kernel_threads
+    from autograder.engine.scheduling import kernel_threads
 
     assert kernel_threads(2, cpus=2) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     assert kernel_threads(3, cpus=16)["OMP_NUM_THREADS"] == "5"

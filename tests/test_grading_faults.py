@@ -18,12 +18,12 @@ from pathlib import Path
 import nbformat as nbf
 import pytest
 
-from autograder.corpus import Case, Edit, build_submission
-from autograder.course import Course
-from toy_notebooks import write_toy_notebooks
+from autograder.tools.corpus import Case, Edit, build_submission
+from autograder.engine.course import Course
+from toy_notebooks import TOY_FOLDERS, write_toy_notebooks
 
 KIT = Path(__file__).resolve().parent.parent
-TOY_TESTS = ["toy_hidden_tests"]
+TOY_TESTS = [TOY_FOLDERS]
 PLANT = """import os
 from pathlib import Path
 startup = Path.home() / ".ipython" / "profile_default" / "startup"
@@ -62,11 +62,11 @@ def linked_data(tmp_path_factory):
 
 
 def test_notebooks_are_isolated_and_see_training_data_only(tmp_path, linked_data):
-    from autograder.grade import grade_submissions
+    from autograder.engine.grade import grade_submissions
 
     course = _course(tmp_path, [Case("planter", "plants files for the next notebook", "solution", ["01_toy", "02_toy"],
                                      [Edit("01_toy", "double", PLANT)])])
-    report = grade_submissions(course, workers=1, timeout_s=120, progress=False, test_modules=TOY_TESTS,
+    report = grade_submissions(course, workers=1, timeout_s=120, progress=False, notebook_folders=TOY_TESTS,
                                env={"A2_DATA": str(linked_data)})
     assert report.results["planter"].status == "graded", report.results["planter"].message
     found = _probe(course, "planter")
@@ -83,23 +83,23 @@ def test_notebooks_are_isolated_and_see_training_data_only(tmp_path, linked_data
 def test_a_machine_fault_is_reported_before_grading_never_a_zero(tmp_path):
     """No test set on the grading machine: nothing is graded, every submission says why, none gets 0."""
     from a2lib.data import write_synthetic_cifar10
-    from autograder.grade import grade_submissions
+    from autograder.engine.grade import grade_submissions
 
     data = tmp_path / "data"
     write_synthetic_cifar10(data, n_train_per_class=2, n_test_per_class=1, seed=0)
     (data / "cifar-10-batches-py" / "test_batch").unlink()
     course = _course(tmp_path, [Case("solution", "the solution", "solution", ["01_toy", "02_toy"])])
-    report = grade_submissions(course, workers=1, progress=False, test_modules=TOY_TESTS, env={"A2_DATA": str(data)})
+    report = grade_submissions(course, workers=1, progress=False, notebook_folders=TOY_TESTS, env={"A2_DATA": str(data)})
     result = report.results["solution"]
     assert result.status == "failed" and "not graded" in result.message and "test set" in result.message
     assert report.needs_attention
-    from autograder.gradebook import in_gradebook
+    from autograder.engine.gradebook import in_gradebook
 
     assert not in_gradebook(course, "solution")
 
 
 def test_a_graded_cell_without_a_hidden_test_stops_grading(tmp_path):
-    from autograder.grade import grade_submissions
+    from autograder.engine.grade import grade_submissions
     from toy_notebooks import toy_notebook
 
     notebooks = tmp_path / "notebooks"
@@ -109,7 +109,7 @@ def test_a_graded_cell_without_a_hidden_test_stops_grading(tmp_path):
     course.sync_source(notebooks)
     course.generate_release()
     build_submission(Case("solution", "the solution", "solution", ["05_untested"]), course)
-    report = grade_submissions(course, workers=1, progress=False, test_modules=TOY_TESTS)
+    report = grade_submissions(course, workers=1, progress=False, notebook_folders=TOY_TESTS)
     assert report.results["solution"].status == "failed"
     assert "no hidden test decides 05_untested/test_double" in report.results["solution"].message
 
@@ -117,11 +117,11 @@ def test_a_graded_cell_without_a_hidden_test_stops_grading(tmp_path):
 GRADE_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
-    from autograder.course import Course
-    from autograder.grade import grade_submissions
+    from autograder.engine.course import Course
+    from autograder.engine.grade import grade_submissions
 
     if __name__ == "__main__":
-        grade_submissions(Course({course!r}), workers=2, timeout_s=600, progress=False, test_modules=["toy_hidden_tests"])
+        grade_submissions(Course({course!r}), workers=2, timeout_s=600, progress=False, notebook_folders=[{folders!r}])
 """)
 
 
@@ -134,7 +134,7 @@ def _kernels_under(folder: Path) -> list[int]:
                 cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if str(folder) in cmdline and ("ipykernel_launcher" in cmdline or "autograder.kernel" in cmdline):
+            if str(folder) in cmdline and ("ipykernel_launcher" in cmdline or "autograder.isolation.kernel" in cmdline):
                 pids.append(int(entry.name))
     return pids
 
@@ -147,7 +147,7 @@ def test_no_kernel_outlives_a_stopped_grading(tmp_path, signum):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     script = tmp_path / "grade.py"
-    script.write_text(GRADE_SCRIPT.format(tests=str(KIT / "tests"), course=str(course.root)))
+    script.write_text(GRADE_SCRIPT.format(tests=str(KIT / "tests"), course=str(course.root), folders=TOY_FOLDERS))
     proc = subprocess.Popen([sys.executable, str(script)], env={**os.environ, "TMPDIR": str(scratch)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -167,19 +167,16 @@ def test_no_kernel_outlives_a_stopped_grading(tmp_path, signum):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_preflight_without_the_sandbox_accepts_a_visible_test_set(tmp_path, linked_data):
+def test_preflight_without_the_sandbox_accepts_a_visible_test_set(tmp_path, linked_data, monkeypatch):
     """--unsafe has no sandbox, so nothing can hide the test set: grading goes on (with the warning)."""
-    from autograder.grade import GradingUnavailable, preflight
+    from autograder.engine import preflight as module
+    from autograder.engine.preflight import GradingUnavailable, preflight
 
-    preflight({}, {"A2_DATA": str(linked_data)}, unsafe=True, test_modules=[])
+    preflight({}, {"A2_DATA": str(linked_data)}, unsafe=True, notebook_folders=[])
+    original = module.data_view
+    test_batch = lambda root: {str(Path(original(root)[0]) / "cifar-10-batches-py" / "test_batch"):
+                               str((Path(root) / "cifar-10-batches-py" / "test_batch").resolve())}
+    # a sandbox that showed the test set would be refused
+    monkeypatch.setattr(module, "data_view", lambda root: (original(root)[0], {**original(root)[1], **test_batch(root)}))
     with pytest.raises(GradingUnavailable, match="the sandbox can see the test set"):
-        from autograder import sandbox
-
-        original = sandbox.data_view
-        try:  # a sandbox that showed the test set would be refused
-            sandbox.data_view = lambda root: (original(root)[0], {**original(root)[1], **{
-                str(Path(original(root)[0]) / "cifar-10-batches-py" / "test_batch"):
-                    str((Path(root) / "cifar-10-batches-py" / "test_batch").resolve())}})
-            preflight({}, {"A2_DATA": str(linked_data)}, unsafe=False, test_modules=[])
-        finally:
-            sandbox.data_view = original
+        preflight({}, {"A2_DATA": str(linked_data)}, unsafe=False, notebook_folders=[])

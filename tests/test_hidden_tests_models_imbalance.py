@@ -1,7 +1,7 @@
-"""Hidden tests of notebooks 3 and 4, run in-process (``autograder.harness.local``).
+"""Hidden tests of notebooks 3 and 4, run in-process (``autograder.tools.local``).
 
 Every hidden test passes on the source notebooks' solutions with the reference checkpoints; each
-typical mistake of the corpus (``autograder/corpus/nb3_*.yaml``, ``nb4_*.yaml``) fails exactly the
+typical mistake of the corpus (``autograder/notebooks/0[34]_*/cases/``) fails exactly the
 tests its case expects, with its text; cheats fail (a MyModel that looks its input up in the test
 set, an always-equal object, NaN, a non-numeric result) and harmless noise (printing to stderr,
 logging, warnings) passes. Models are scored in fast mode on the kit's CIFAR-10 copy (1,000 images).
@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.corpus import CORPUS_DIR, REFERENCE_CHECKPOINTS, SOLUTION_FILES, Case, apply_files
-from autograder.feedback import PER_CLASS_MIME, PerClass, StudentFeedback, _fill_references, hints_for, per_class_figure
-from autograder.harness import hidden_tests
-from autograder.harness.local import run_local, solution_namespace, with_code
+from autograder.harness.outputs import PER_CLASS_MIME
+from autograder.notebooks import notebook_folders
+from autograder.pipeline.feedback import PerClass, StudentFeedback, _fill_references, hints_for, per_class_figure
+from autograder.tools.corpus import Case, apply_files, case_files, family_of
+from autograder.tools.local import kit_hidden_tests, run_local, solution_namespace, with_code
 
 NB3, NB4 = "03_cnn_design", "04_data_wrangling"
 
@@ -41,8 +42,8 @@ def submission_folder(root: Path) -> Path:
     """A folder holding the solution's ``checkpoints/`` (the reference checkpoints, links resolved)."""
     folder = root / "submission"
     (folder / "checkpoints").mkdir(parents=True)
-    for source in (REFERENCE_CHECKPOINTS, SOLUTION_FILES / "checkpoints"):
-        for path in source.glob("*.pt"):
+    for stem in (NB3, NB4):
+        for path in notebook_folders()[stem].checkpoints_dir.glob("*.pt"):
             shutil.copyfile(path.resolve(), folder / "checkpoints" / path.name)
     return folder
 
@@ -60,7 +61,7 @@ class Grader:
             return run_local(self.stem, grade_id, self.namespace, data_root=self.data_root, fast=True, cache=self.cache)
 
     def all(self) -> dict:
-        return {gid: self(gid) for (_, gid) in sorted(hidden_tests(self.stem))}
+        return {gid: self(gid) for (_, gid) in sorted(kit_hidden_tests(self.stem))}
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +97,13 @@ def solution(folder, real_root) -> SolutionVerdicts:
 def test_every_graded_test_cell_has_a_hidden_test():
     import nbformat
 
-    from autograder.reference import NOTEBOOKS, is_test_cell
+    from autograder.harness.cells import is_test_cell
+    from autograder.locations import SOURCE_NOTEBOOKS
 
     for stem in (NB3, NB4):
-        nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+        nb = nbformat.read(SOURCE_NOTEBOOKS / f"{stem}.ipynb", as_version=4)
         cells = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if is_test_cell(c)}
-        assert cells == {gid for (_, gid) in hidden_tests(stem)}, stem
+        assert cells == {gid for (_, gid) in kit_hidden_tests(stem)}, stem
         assert not any("HIDDEN TESTS" in c.source or "a2lib.reference" in c.source for c in nb.cells), stem
 
 
@@ -134,7 +136,7 @@ def test_feedback_fills_a_missing_reference_from_the_reference_files():
 
 
 def test_the_focal_sigmoid_hint_is_not_given_for_two_layer_net():
-    from autograder.feedback import SIGNATURES, CellResult
+    from autograder.pipeline.feedback import SIGNATURES, CellResult
 
     def hints(message):
         return hints_for(StudentFeedback("s", [CellResult("nb", "t", 0, 1, message)]))
@@ -148,7 +150,7 @@ def test_the_focal_sigmoid_hint_is_not_given_for_two_layer_net():
 
 
 # -- the corpus's typical mistakes -----------------------------------------------------------------
-CASES = sorted(CORPUS_DIR.glob("nb3_*.yaml")) + sorted(CORPUS_DIR.glob("nb4_*.yaml"))
+CASES = [p for p in case_files(stems=[NB3, NB4]) if family_of(p.stem) == "mistake"]
 
 
 def defined_names(source: str) -> set[str]:
@@ -164,7 +166,7 @@ def test_each_typical_mistake_fails_exactly_its_tests(path, solution, tmp_path, 
         namespace = with_code(namespace, edit.source)
         edited |= defined_names(edit.source)
     folder = submission_folder(tmp_path)
-    apply_files(folder, case.files)
+    apply_files(folder, case.files, case.files_dir)
     # Checkpoints the case changes neither (class nor file) keep the solution's scores: one scoring per session.
     cache = {key: value for key, value in solution.cache(stem).items()
              if not any(name in key[1] for name in edited) and key[2] not in case.files}
@@ -274,7 +276,7 @@ def test_a_model_with_nan_scores_fails_in_plain_words(tmp_path, real_root):
 
 def test_focal_cases_have_finite_float32_gradients_for_any_student():
     """Random cases of many students: the solution's float32 loss gives finite values and gradients."""
-    from autograder.hidden_tests.data_wrangling import focal_cases
+    focal_cases = notebook_folders()[NB4].module("hidden_tests").focal_cases
 
     solution = solution_namespace(NB4)["FocalLoss"]
     for student in range(6):

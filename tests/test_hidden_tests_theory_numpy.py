@@ -13,13 +13,12 @@ import warnings
 import numpy as np
 import pytest
 
-from autograder.corpus import CORPUS_DIR, Case, apply_edits
-from autograder.harness import hidden_tests
-from autograder.harness.local import run_local, solution_namespace, source_notebook, with_code
-from autograder.reference import is_test_cell
+from autograder.harness.cells import is_test_cell
+from autograder.tools.corpus import Case, apply_edits, case_files, family_of
+from autograder.tools.local import kit_hidden_tests, run_local, solution_namespace, source_notebook, with_code
 
 STEMS = ("01_theory", "02_numpy_convnet")
-CORPUS = sorted([*CORPUS_DIR.glob("nb1_*.yaml"), *CORPUS_DIR.glob("nb2_*.yaml")])
+CORPUS = [p for p in case_files(stems=list(STEMS)) if family_of(p.stem) == "mistake"]
 
 
 def graded_cells(stem: str) -> list[str]:
@@ -41,7 +40,7 @@ def assert_fails(verdict, *texts: str) -> None:
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_every_graded_cell_has_a_hidden_test_and_the_solution_passes_them_all(stem):
-    registered = {gid for nb, gid in hidden_tests(stem)}
+    registered = {gid for nb, gid in kit_hidden_tests(stem)}
     assert registered == set(graded_cells(stem))
     for gid, verdict in verdicts(stem, solution_namespace(stem)).items():
         assert verdict.passed, (gid, verdict.message, verdict.grader_error)

@@ -18,10 +18,12 @@ from torch.nn import functional as F
 
 from a2lib.checks import imbalance
 from autograder.harness import LocalSession
-from autograder.harness.local import run_local, solution_namespace
-from autograder.hidden_tests import data_wrangling as hidden
+from autograder.notebooks import notebook_folders
+from autograder.tools.local import run_local, solution_namespace
 
 NOTEBOOK = "04_data_wrangling"
+FOLDER = notebook_folders()[NOTEBOOK]
+hidden = FOLDER.module("hidden_tests")
 
 
 @pytest.fixture(scope="module")
@@ -186,18 +188,14 @@ def behaviour_difference(loss_class, reference) -> float:
 
 
 def test_committed_behaviour_reference_is_the_solution_s(ns):
-    from autograder.reference import load_reference
-
-    reference = load_reference("nb4_behaviour")
+    reference = FOLDER.reference("nb4_behaviour")
     assert behaviour_difference(ns["FocalLoss"], reference) == 0.0
     assert reference["evaluation"] == hidden.EVALUATION and reference["settings"] == imbalance.BEHAVIOUR
 
 
 @pytest.mark.slow
 def test_equivalent_losses_train_alike_and_cross_entropy_does_not(ns):
-    from autograder.reference import load_reference
-
-    reference = load_reference("nb4_behaviour")
+    reference = FOLDER.reference("nb4_behaviour")
 
     class Jittered(Loss):  # the solution's value times (1 + 1e-5): rounding far coarser than float32's
         def forward(self, x, y):

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from autograder import lms
-from autograder.cli import main
-from autograder.collect import collect, lms_name
+from autograder.pipeline import lms
+from autograder.pipeline.cli import main
+from autograder.pipeline.collect import collect, lms_name
 from toy_notebooks import graded_toy_course
 
 # What Canvas's Grades -> Export writes: identifying columns, assignments "NAME (id)", computed scores,

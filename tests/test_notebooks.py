@@ -10,14 +10,11 @@ import shutil
 import nbformat
 import pytest
 
-from autograder.corpus import autograded_cells
-from autograder.course import KIT_ROOT, NOTEBOOKS
-from autograder.student_package import cell_solution_lines
+from autograder.harness.cells import autograded_cells, grade_id as _grade_id, is_test_cell
+from autograder.locations import KIT_DATA, KIT_ROOT, SOURCE_NOTEBOOKS
+from autograder.pipeline.release import RELEASED_FOLDERS
+from autograder.pipeline.student_package import cell_solution_lines
 from kit_corpus import AVAILABLE, graded_corpus, released_course
-
-
-def _grade_id(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def _solution_lines(source: str) -> list[str]:
@@ -44,22 +41,19 @@ def test_release_has_no_solution_and_no_hidden_test(stem):
 def test_source_notebook_runs_in_fast_mode(stem, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
-    from autograder.cli import RELEASED_FOLDERS
-
-    shutil.copytree(NOTEBOOKS, tmp_path / "notebooks")  # outputs (checkpoints, plots) stay out of the checkout
+    shutil.copytree(SOURCE_NOTEBOOKS, tmp_path / "notebooks")  # outputs (checkpoints, plots) stay out of the checkout
     for name in RELEASED_FOLDERS:  # configs/ beside notebooks/, as in the kit
         if (KIT_ROOT / name).is_dir():
             shutil.copytree(KIT_ROOT / name, tmp_path / name)
     monkeypatch.setenv("A2_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    if (KIT_ROOT / "data" / "cifar-10-batches-py").exists():
-        monkeypatch.setenv("A2_DATA", str(KIT_ROOT / "data"))
+    if (KIT_DATA / "cifar-10-batches-py").exists():
+        monkeypatch.setenv("A2_DATA", str(KIT_DATA))
     path = tmp_path / "notebooks" / f"{stem}.ipynb"
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    stderr_in_tests = [_grade_id(c) for c in nb.cells
-                       if c.get("metadata", {}).get("nbgrader", {}).get("grade") and c.cell_type == "code"
+    stderr_in_tests = [_grade_id(c) for c in nb.cells if is_test_cell(c) and c.cell_type == "code"
                        and any(o.output_type == "stream" and o.name == "stderr" for o in c.outputs)]
     assert not stderr_in_tests, f"test cells write to stderr (nbgrader would score them 0): {stderr_in_tests}"
 
@@ -71,7 +65,5 @@ def test_solution_gets_full_marks_and_release_gets_zero(stem):
     for gid, points in corpus.cells[stem].items():
         assert scores["solution"].get(gid, (None,))[0] == points, f"solution scores {scores['solution'].get(gid)} on {stem}/{gid}"
         assert (scores["release"].get(gid, (None,))[0] or 0) == 0, f"the blank release scores on {stem}/{gid}"
-    from autograder.cli import grade_table
-
-    status = grade_table(corpus.report)["status"]
+    status = corpus.report.table()["status"]
     assert status["solution"] != "failed" and status["release"] != "failed"

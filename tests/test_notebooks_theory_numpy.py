@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from a2lib.checks.theory import Q2_NETWORK, Q2_POINTS, autograd_linearization
-from autograder.course import NOTEBOOKS, Course
-from autograder.harness import hidden_tests
-from autograder.reference import load_reference
+from autograder.engine.course import Course
+from autograder.locations import SOURCE_NOTEBOOKS
+from autograder.notebooks import notebook_folders
+from autograder.tools.local import kit_hidden_tests
 from notebook_solutions import solution_namespace
 
 STEMS = ["01_theory", "02_numpy_convnet"]
@@ -24,8 +25,12 @@ STUDENT_NAMES = {"01_theory": ["q1_matrix", "conv_as_matrix", "Q2_ANSWERS", "lin
                  "02_numpy_convnet": ["ReLU", "Conv2D", "MaxPooling", "Linear", "SGD"]}
 
 
+def load_reference(stem: str, name: str) -> dict:
+    return notebook_folders()[stem].reference(name)
+
+
 def cells(stem):
-    return nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells
+    return nbformat.read(SOURCE_NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells
 
 
 def nbgrader(cell):
@@ -44,9 +49,9 @@ def test_source_is_clean_and_graded_cells_are_well_formed(stem):
         assert is_test == gid.startswith("test_"), f"{gid}: test cells (and only they) are named test_*"
         if is_test:
             assert meta["points"] > 0 and meta["locked"]
-            assert (stem, gid) in hidden_tests(stem), f"{gid}: a hidden test decides its points"
+            assert (stem, gid) in kit_hidden_tests(stem), f"{gid}: a hidden test decides its points"
         assert "HIDDEN TESTS" not in cell.source and "a2lib.reference" not in cell.source, \
-            f"{gid}: hidden tests live in autograder/hidden_tests, not in the notebook"
+            f"{gid}: hidden tests live in autograder/notebooks/<stem>/hidden_tests.py, not in the notebook"
         if meta["solution"]:
             assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, gid
         else:
@@ -94,12 +99,12 @@ def test_q1_reference_is_the_stated_matrix(theory_ns):
     expected_nonzero = {(0, 0): 9.0, (1, 2): 7.0, (2, 6): 3.0, (3, 8): 1.0}  # w(2,2), w(2,0), w(0,2), w(0,0)
     assert A.shape == (4, 9)
     assert {tuple(int(i) for i in ij): A[tuple(ij)] for ij in np.argwhere(A)} == expected_nonzero
-    assert np.array_equal(load_reference("theory")["q1_matrix_arange"], A), "regenerate: python -m autograder.reference"
+    assert np.array_equal(load_reference("01_theory", "theory")["q1_matrix_arange"], A), "regenerate: a2kit reference"
 
 
 def test_q2_answers_reference_and_autograd_agree(theory_ns):
     stated = {2.0: (6.0, 3.0), -1.0: (1.5, 3.0), 1.0: (6.0, 3.0)}
-    reference = load_reference("theory")
+    reference = load_reference("01_theory", "theory")
     for x0 in Q2_POINTS:
         W, b = autograd_linearization(Q2_NETWORK["weights"], Q2_NETWORK["biases"], x0)
         assert (W.item(), b.item()) == pytest.approx(stated[x0])
@@ -109,15 +114,13 @@ def test_q2_answers_reference_and_autograd_agree(theory_ns):
 
 def test_sgd_reference_is_up_to_date():
     from a2lib.checks.numpy_nn import SGD_SETTINGS, sgd_message, sgd_problem, sgd_trajectory
-    import importlib
-
-    case = importlib.import_module("autograder.cases.02_numpy_convnet")
+    case = notebook_folders()["02_numpy_convnet"].module("build_reference")
     ns = solution_namespace("02_numpy_convnet")
     fresh = case.build(ns)["numpy_sgd"]
-    stored = load_reference("numpy_sgd")
+    stored = load_reference("02_numpy_convnet", "numpy_sgd")
     assert sorted(fresh) == sorted(stored) and len(stored) == 8
     for key in stored:
-        np.testing.assert_array_equal(stored[key], fresh[key], err_msg="regenerate: python -m autograder.reference")
+        np.testing.assert_array_equal(stored[key], fresh[key], err_msg="regenerate: a2kit reference")
     problem = sgd_problem(case.SGD_SEED)
     assert sgd_message(sgd_trajectory(ns["SGD"], problem, **SGD_SETTINGS), problem, want=stored, **SGD_SETTINGS) is None
     assert not np.allclose(stored["step1_weight0"], stored["step2_weight0"])  # the second step moved

@@ -16,7 +16,7 @@ from a2lib.checks import numpy_nn as nn_checks
 from a2lib.checks import theory
 from a2lib.numpy_nn import (ConvNet, Module, SoftmaxCrossEntropy, eval_numerical_gradient,
                             eval_numerical_gradient_array, fit, rel_error)
-from autograder.harness.local import run_local
+from autograder.tools.local import run_local
 from notebook_solutions import solution_namespace
 
 

@@ -21,8 +21,8 @@ import nbformat
 import pytest
 
 import a2lib
-from autograder.corpus import solution_notebook
-from autograder.course import KIT_ROOT
+from autograder.tools.corpus import solution_notebook
+from autograder.locations import KIT_ROOT
 from kit_corpus import AVAILABLE, released_course
 
 # Kept out of the fresh environment: the student package, the instructor kit, and the editable

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
-from autograder.sandbox import Limits, SandboxSpec, SandboxUnavailable, run_sandboxed
+from autograder.isolation import sandbox
+from autograder.isolation.sandbox import Limits, SandboxSpec, SandboxUnavailable, run_sandboxed
 
 KIT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ def test_sees_python_and_a2lib_but_not_autograder_gradebook_or_home(tmp_path):
     secret.write_text("grades")
     result = _run(spec, f"""
         import os, importlib.util, a2lib.mode
-        print("autograder-files", os.path.exists({str(KIT / 'autograder' / 'grade.py')!r}))
+        print("autograder-files", os.path.exists({str(KIT / 'autograder' / 'engine' / 'grade.py')!r}))
         print("gradebook", os.path.exists({str(secret)!r}))
         print("kit-listing", sorted(os.listdir({str(KIT)!r})))
         print("home", os.path.exists(os.path.expanduser("~root/.bash_history")) or os.path.exists("/root/.bashrc"))
@@ -149,9 +149,9 @@ def test_cpu_time_limit_stops_a_busy_loop(tmp_path):
 def test_missing_bubblewrap_is_refused_loudly(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     with pytest.raises(SandboxUnavailable, match="--unsafe"):
-        sandbox.check_bwrap()
-    from autograder.course import Course
-    from autograder.grade import grade_submissions
+        sandbox.require_bwrap()
+    from autograder.engine.course import Course
+    from autograder.engine.grade import grade_submissions
 
     with pytest.raises(SandboxUnavailable):
         grade_submissions(Course(tmp_path / "course"), [], progress=False)
@@ -174,7 +174,7 @@ def test_unsafe_runs_without_bubblewrap_but_keeps_the_limits(monkeypatch, tmp_pa
 
 def test_one_gpu_per_kernel(monkeypatch, tmp_path):
     """Each kernel sees only the GPU of its grading slot (CUDA_VISIBLE_DEVICES inside the sandbox)."""
-    from autograder.worker import visible_gpus
+    from autograder.engine.worker import visible_gpus
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert visible_gpus() == ["2", "3"]

@@ -7,12 +7,12 @@ import shutil
 import pandas as pd
 import pytest
 
-from autograder import course as course_module
-from autograder.cli import main
-from autograder.course import Course
-from autograder.export import grades_table
+from autograder.engine import course as course_module
+from autograder.pipeline.cli import main
+from autograder.engine.course import Course
+from autograder.pipeline.export import grades_table
 from services import dask_cluster, postgres_server
-from toy_notebooks import TOY_CLASS, toy_class_inbox
+from toy_notebooks import TOY_CLASS, TOY_FOLDERS, toy_class_inbox
 
 pytestmark = pytest.mark.service
 
@@ -24,7 +24,7 @@ def test_postgresql_gradebook_release_collect_grade_export(tmp_path, capsys):
         base = ["-q", "--course", str(tmp_path / "course"), "--db", url]
         assert main(base + ["release", "--notebooks", str(notebooks)]) == 0
         assert main(base + ["collect", str(inbox)]) == 0
-        assert main(base + ["grade", "--workers", "1", "--hidden-tests", "toy_hidden_tests"]) == 0
+        assert main(base + ["grade", "--workers", "1", "--notebook-folders", TOY_FOLDERS]) == 0
         assert "postgresql+psycopg://" in capsys.readouterr().out
         assert main(base + ["export"]) == 0
         assert main(base + ["feedback"]) == 0
@@ -47,10 +47,10 @@ def test_external_dask_cluster_grades_like_the_local_one(tmp_path):
     assert main(local + ["release", "--notebooks", str(notebooks)]) == 0
     assert main(local + ["collect", str(inbox)]) == 0
     shutil.copytree(tmp_path / "local", tmp_path / "cluster")
-    assert main(local + ["grade", "--hidden-tests", "toy_hidden_tests"]) == 0  # the default: a LocalCluster of 2 workers
+    assert main(local + ["grade", "--notebook-folders", TOY_FOLDERS]) == 0  # the default: a LocalCluster of 2 workers
     with dask_cluster(workers=2, log_dir=tmp_path) as address:
         assert main(["-q", "--course", str(tmp_path / "cluster"), "grade", "--scheduler", address,
-                     "--hidden-tests", "toy_hidden_tests"]) == 0
+                     "--notebook-folders", TOY_FOLDERS]) == 0
     by_local = grades_table(Course(tmp_path / "local"))
     by_cluster = grades_table(Course(tmp_path / "cluster"))
     pd.testing.assert_frame_equal(by_local, by_cluster)

@@ -1,6 +1,6 @@
 """The student package as students receive it: a wheel of a2lib alone, carried by the release.
 
-The wheel is built from ``a2lib/`` and scanned (``autograder.student_package``): nothing outside
+The wheel is built from ``a2lib/`` and scanned (``autograder.pipeline.student_package``): nothing outside
 ``a2lib/``, no reference values, checkpoints or notebooks, no instructor code, no solution or hidden
 test. The scan is shown to catch each of these in a deliberately polluted copy, so it can fail.
 """
@@ -15,8 +15,8 @@ import nbformat
 import pytest
 
 import a2lib
-from autograder.course import KIT_ROOT, NOTEBOOKS
-from autograder.student_package import build_wheel, scan_package, scan_wheel, solution_lines, version
+from autograder.locations import KIT_ROOT, SOURCE_NOTEBOOKS as NOTEBOOKS
+from autograder.pipeline.student_package import build_wheel, scan_package, scan_wheel, solution_lines, version
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_every_notebook_starts_with_the_same_install_cell_and_has_no_grading_plu
     first = _code_cells(stem)[0]
     reference = _code_cells("01_theory")[0]
     assert first.metadata["nbgrader"]["grade_id"] == "install" and not first.metadata["nbgrader"]["grade"]
-    assert "reference-skip" in first.metadata["tags"] and first.source == reference.source
+    assert "grader-skip" in first.metadata["tags"] and first.source == reference.source
     assert "a2lib-*.whl" in first.source and "pip" in first.source
     for cell in _code_cells(stem):
         if not cell.metadata.get("nbgrader", {}).get("grade"):  # test cells belong to the grading harness

@@ -3,7 +3,8 @@
 ``write_toy_notebooks(folder)`` writes ``folder/01_toy.ipynb``: a solution cell ``double`` (grade_id
 ``double``), a public test ``test_double`` (1 point), a cell with a hidden test ``test_double_hidden``
 (2 points); with ``second=True`` also ``02_toy.ipynb`` (``triple``, and a cell that reports what its
-kernel sees). Their hidden tests for the grader are in ``toy_hidden_tests.py``.
+kernel sees). Their hidden tests for the grader are in ``toy_folders/<stem>/hidden_tests.py``
+(``TOY_FOLDERS``), a notebook folder each, as the kit's own notebooks have.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import nbformat as nbf
+
+TOY_FOLDERS = str(Path(__file__).resolve().parent / "toy_folders")  # notebook folders of 01_toy and 02_toy
 
 
 def nbgrader_meta(grade_id: str, *, grade: bool, solution: bool, points: float = 0) -> dict:
@@ -89,8 +92,8 @@ def _graded_toy_template() -> Path:
     Graded by plain serial nbgrader in this process (the toy is trusted; the grading engine has its
     own tests). Tests copy it with ``graded_toy_course(tmp_path)`` before changing anything.
     """
-    from autograder.corpus import Case, Edit, build_submission
-    from autograder.course import Course
+    from autograder.tools.corpus import Case, Edit, build_submission
+    from autograder.engine.course import Course
 
     root = Path(tempfile.mkdtemp(prefix="a2kit-toy-"))
     course = Course(root / "course")
@@ -108,7 +111,7 @@ def _graded_toy_template() -> Path:
 
 def graded_toy_course(tmp_path: Path):
     """A private copy of the graded toy course: ``(Course, notebooks_folder)``."""
-    from autograder.course import Course
+    from autograder.engine.course import Course
 
     shutil.copytree(_graded_toy_template(), tmp_path, dirs_exist_ok=True)
     return Course(tmp_path / "course"), tmp_path / "notebooks"
@@ -119,8 +122,8 @@ TOY_CLASS = {"solution": 3.0, "wrong": 1.0, "blank": 0.0}  # student: the points
 
 def toy_class_inbox(folder: Path) -> tuple[Path, Path]:
     """A toy class as an LMS download: ``(notebooks, inbox)``, one zip per student of ``TOY_CLASS``."""
-    from autograder.corpus import Case, Edit, build_submission
-    from autograder.course import Course
+    from autograder.tools.corpus import Case, Edit, build_submission
+    from autograder.engine.course import Course
 
     folder = Path(folder)
     notebooks = write_toy_notebooks(folder / "notebooks")
@@ -133,7 +136,7 @@ def toy_class_inbox(folder: Path) -> tuple[Path, Path]:
              Case("wrong", "", "solution", ["01_toy"], [Edit("01_toy", "double", WRONG_DOUBLE)]),
              Case("blank", "", "release", ["01_toy"])]
     for case in cases:
-        sub = build_submission(case, staging, files_dir=folder / "none", reference_checkpoints=folder / "none")
+        sub = build_submission(case, staging)
         shutil.make_archive(str(inbox / case.name), "zip", sub)
     shutil.rmtree(folder / "staging")
     return notebooks, inbox

@@ -1,7 +1,7 @@
 """Everything that touches nbgrader, Jupyter or Dask internals, in one place, checked per version.
 
-``INTERNALS`` lists each internal name the kit patches or builds on; ``check()`` verifies that
-every one exists in the installed versions (the grader refuses to start otherwise, naming what
+``INTERNALS`` lists each internal name the kit patches or builds on; ``missing_internals()`` names
+those missing from the installed versions (the grader refuses to start otherwise, naming what
 moved), and the kit's tests have one test per entry. The three fixes to nbgrader 0.9 below are
 applied once per process by ``apply()`` (the course and the grader call it):
 
@@ -74,7 +74,7 @@ def _resolve(module: str, dotted: str):
     return obj
 
 
-def check() -> list[str]:
+def missing_internals() -> list[str]:
     """The internals of ``INTERNALS`` missing from the installed versions, in words (empty: all there)."""
     missing = []
     for module, dotted, why in INTERNALS:

@@ -2,7 +2,7 @@
 
 Layout (nbgrader's own): ``ROOT/source/a2`` (a copy of the kit's ``notebooks/``), ``ROOT/release``,
 ``ROOT/submitted/<student>/a2``, ``ROOT/autograded``, ``ROOT/feedback``, ``ROOT/gradebook.db``.
-The configuration is ``autograder/nbgrader_config.py`` with the root and the gradebook URL set here.
+The configuration is ``autograder/engine/nbgrader_config.py`` with the root and the gradebook URL set here.
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder import compat
+from autograder.locations import SOURCE_NOTEBOOKS
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = KIT_ROOT / "notebooks"
+from . import compat
+
 CONFIG_FILE = Path(__file__).resolve().parent / "nbgrader_config.py"
 ASSIGNMENT = "a2"
 
@@ -95,7 +95,7 @@ class Course:
 
         return NbGraderAPI(coursedir=CourseDirectory(config=self.config), config=self.config)
 
-    def sync_source(self, notebooks: Path = NOTEBOOKS, names: list[str] | None = None) -> list[Path]:
+    def sync_source(self, notebooks: Path = SOURCE_NOTEBOOKS, names: list[str] | None = None) -> list[Path]:
         """Copy the kit's source notebooks (all, or the stems in ``names``) into ``source/a2``."""
         self.source_dir.mkdir(parents=True, exist_ok=True)
         copied = []

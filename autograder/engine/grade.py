@@ -4,10 +4,8 @@ one writer.
 
 ``grade_submissions`` (the instructor's process):
 
-1. checks before grading anything (``preflight``): the installed nbgrader/Jupyter/Dask internals the
-   kit builds on (``compat.check``), a hidden test for every graded test cell, and a sandbox that
-   starts and sees the kit and the training data. A failure there is the grading machine's, so every
-   submission is reported with its cause for the instructor, none gets a 0;
+1. checks before grading anything (:mod:`autograder.engine.preflight`): a failure there is the
+   grading machine's, so every submission is reported with its cause for the instructor, none gets a 0;
 2. builds one ``GradingJob`` per changed submission (content hash; ``force`` regrades all);
 3. runs them (``scheduling.run_jobs``: a local Dask cluster or an existing one) with
    ``worker.grade_one``, and merges each result as it arrives into the main gradebook
@@ -28,28 +26,25 @@ import os
 import secrets
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import compat
-from autograder.course import Course
-from autograder.gradebook import copy_assignment, in_gradebook, merge_rows
-from autograder.harness.execute import grading_plan
-from autograder.records import GradingJob, GradingResult
-from autograder.sandbox import check_bwrap
-from autograder.scheduling import kernel_threads, run_jobs, start_forkserver
-from autograder.trees import read_tree, tree_hash, write_tree
+from autograder.harness.cells import grading_plan
+from autograder.isolation.sandbox import require_bwrap
+from autograder.locations import KIT_DATA
+
+from .course import Course
+from .gradebook import copy_assignment, in_gradebook, merge_rows
+from .preflight import GradingUnavailable, preflight
+from .records import GradingJob, GradingResult
+from .scheduling import kernel_threads, run_jobs, start_forkserver
+from .trees import read_tree, tree_hash, write_tree
 
 log = logging.getLogger(__name__)
 STATE_FILE = ".a2kit-grading.json"   # in the course root: content hash of each graded submission
 KEY_FILE = ".a2kit-key"              # in the course root: the secret behind the hidden tests' inputs
-
-
-class GradingUnavailable(RuntimeError):
-    """This machine cannot grade fairly now (the cause is in the message); nothing was graded."""
 
 
 @dataclass
@@ -99,63 +94,6 @@ def course_key(course: Course) -> str:
     return path.read_text().strip()
 
 
-# Run in a sandbox like a kernel's: argv[1] = files it must read (the training data), argv[2] = the test set's path.
-PROBE = r'''
-import os, sys, json
-import numpy, ipykernel, a2lib
-unreadable = [p for p in json.loads(sys.argv[1]) if not os.access(p, os.R_OK)]
-if unreadable:
-    sys.exit(f"the sandbox cannot read the training data ({', '.join(unreadable)})")
-if sys.argv[2] and os.path.exists(sys.argv[2]):
-    sys.exit("the sandbox can see the test set")
-print("ok")
-'''
-
-
-def preflight(plan: dict, env: dict, unsafe: bool, test_modules: list[str], local_sandbox: bool = True) -> None:
-    """Raise GradingUnavailable with the cause when this machine cannot grade fairly."""
-    import importlib
-
-    from autograder.harness import hidden_tests
-    from autograder.sandbox import Limits, SandboxSpec, data_view, run_sandboxed
-
-    missing = compat.check()
-    if missing:
-        raise GradingUnavailable("the installed nbgrader/Jupyter/Dask lack what the grader builds on: " + "; ".join(missing))
-    for module in test_modules:
-        importlib.import_module(module)
-    tests = hidden_tests()
-    untested = [f"{nb}/{gid}" for nb, roles in plan.items() for gid, role in roles.items()
-                if role == "test" and (nb, gid) not in tests]
-    if untested:
-        raise GradingUnavailable(f"no hidden test decides {', '.join(untested)}: the grader cannot score these cells")
-    data = env.get("A2_DATA")
-    folder = Path(data) / "cifar-10-batches-py" if data else None
-    if folder and folder.is_dir() and not (folder / "test_batch").is_file():  # (no data at all: tests that need it say so)
-        raise GradingUnavailable(f"no CIFAR-10 test set in {folder}: the model tests need it (`--data DIR`)")
-    if not local_sandbox:
-        return
-    with tempfile.TemporaryDirectory(prefix="a2kit-probe-") as tmp:
-        work, kernel = Path(tmp) / "work", Path(tmp) / "kernel"
-        work.mkdir()
-        kernel.mkdir()
-        kernel_env = dict(env)
-        mounts = {}
-        if data:
-            kernel_env["A2_DATA"], mounts = data_view(data)
-        spec = SandboxSpec(str(work), str(kernel), read_only_at=mounts, env=kernel_env, unsafe=unsafe,
-                           limits=Limits(wall_s=120), slot=511)
-        # (--unsafe has no sandbox: everything is visible, as the warning said)
-        test_set = str(Path(kernel_env["A2_DATA"]) / "cifar-10-batches-py" / "test_batch") if data and not unsafe else ""
-        try:
-            probe = run_sandboxed(spec, [sys.executable, "-c", PROBE, json.dumps(sorted(mounts)), test_set], timeout=120)
-        except Exception as exc:
-            raise GradingUnavailable(f"the sandbox could not start: {exc}") from None
-    if probe.returncode != 0 or "ok" not in probe.stdout:
-        cause = (probe.stderr.strip().splitlines() or ["no output"])[-1]
-        raise GradingUnavailable(f"a sandboxed kernel could not start here: {cause}")
-
-
 # -- state between runs -----------------------------------------------------------------------------
 def _students(course: Course, students: list[str] | None) -> list[str]:
     if students:
@@ -195,36 +133,24 @@ def _terminations_interrupt():
 
 
 # -- grading ------------------------------------------------------------------------------------------
-def grade_submissions(course: Course, students: list[str] | None = None, *, workers: int = 2,
-                      scheduler: str | None = None, timeout_s: float = 900, cell_timeout_s: float | None = None,
-                      memory_gb: float = 4.0, unsafe: bool = False, force: bool = False,
-                      env: dict[str, str] | None = None, progress: bool = True,
-                      test_modules: list[str] | None = None) -> GradeReport:
-    """Autograde ``students`` (default: every collected submission), sandboxed and in parallel.
+def grading_env(data: str | None = None, fast: bool = False) -> dict[str, str]:
+    """Environment passed into each grading kernel: the data folder and the speed."""
+    env = {"A2_FAST": "1" if fast else "0"}
+    if data:
+        env["A2_DATA"] = str(Path(data).resolve())
+    elif os.environ.get("A2_DATA"):
+        env["A2_DATA"] = os.environ["A2_DATA"]
+    elif (KIT_DATA / "cifar-10-batches-py").is_dir():
+        env["A2_DATA"] = str(KIT_DATA)
+    return env
 
-    Submissions graded before whose files and source did not change are "unchanged" (unless
-    ``force``). ``timeout_s`` bounds one notebook's kernel (wall clock and CPU time);
-    ``cell_timeout_s`` overrides nbgrader's per-cell ``Execute.timeout``; ``memory_gb`` bounds each
-    process's data. ``env`` goes into the sandbox (e.g. ``A2_FAST=1``, ``A2_DATA=...``; the data
-    folder is also where the hidden tests read the test set). ``test_modules``: extra modules that
-    register hidden tests (for courses beyond the kit's notebooks). Raises SandboxUnavailable when
-    bubblewrap is missing, unless ``unsafe``.
-    """
-    from tqdm.auto import tqdm
 
-    started = time.perf_counter()
-    if unsafe:
-        log.warning("grading WITHOUT the bubblewrap sandbox (--unsafe): student code runs with your rights. "
-                    "Never do this with real submissions.")
-    else:
-        check_bwrap()
-    if workers > 1 and not scheduler:  # the fork server's imports overlap with the preparation below
-        start_forkserver()
-    report = GradeReport(workers=workers)
-    names = _students(course, students)
-    state = _load_state(course)
+def changed_submissions(course: Course, names: list[str], force: bool, state: dict,
+                        report: "GradeReport") -> dict[str, str]:
+    """``{student: digest}`` of the submissions to grade; the others go into ``report`` (unchanged or failed).
+    ``state``: the digests of the last grading (``STATE_FILE``)."""
     source_hash = tree_hash(course.source_dir)
-    todo = []
+    todo = {}
     for student in names:
         folder = course.submitted_dir(student)
         if not folder.is_dir():
@@ -234,22 +160,13 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
         if not force and state.get(student) == digest and in_gradebook(course, student):
             report.results[student] = StudentResult(student, "unchanged", scores=course.scores(student))
         else:
-            todo.append((student, digest))
-    if not todo:
-        report.seconds = time.perf_counter() - started
-        return report
+            todo[student] = digest
+    return todo
 
-    env = {**(kernel_threads(workers) if not scheduler else {}), **(env or {})}
-    plan = grading_plan(course.source_dir)
-    try:
-        preflight(plan, env, unsafe, list(test_modules or []), local_sandbox=not scheduler)
-    except GradingUnavailable as exc:
-        log.error("nothing graded: %s", exc)
-        for student, _ in todo:
-            report.results[student] = StudentResult(student, "failed", f"not graded: {exc}")
-        report.seconds = time.perf_counter() - started
-        return report
 
+def build_jobs(course: Course, students: list[str], plan: dict, env: dict, limits: dict,
+               **options) -> dict[str, GradingJob]:
+    """One self-contained job per student: files, the assignment's gradebook template, plan, limits, key."""
     course_id = course.config.CourseDirectory.course_id
     with tempfile.TemporaryDirectory(prefix="a2kit-template-") as tmp:
         template_url = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
@@ -257,30 +174,80 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
         template = (Path(tmp) / "gradebook.db").read_bytes()
     source = read_tree(course.source_dir)
     key = course_key(course)
-    jobs = {student: GradingJob(student, course.assignment, course_id, read_tree(course.submitted_dir(student)),
-                                source, template, plan, env=env,
-                                limits={"wall_s": float(timeout_s), "memory_gb": float(memory_gb)},
-                                cell_timeout_s=cell_timeout_s, unsafe=unsafe, key=key,
-                                test_modules=list(test_modules or []))
-            for student, _ in todo}
-    digests = dict(todo)
+    return {student: GradingJob(student, course.assignment, course_id, read_tree(course.submitted_dir(student)),
+                                source, template, plan, env=env, limits=limits, key=key, **options)
+            for student in students}
 
+
+@contextlib.contextmanager
+def _autograde_environment():
+    """``NBGRADER_EXECUTION=autograde`` while grading (nbgrader's own setting), restored after."""
+    saved = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = saved
+
+
+def grade_submissions(course: Course, students: list[str] | None = None, *, workers: int = 2,
+                      scheduler: str | None = None, timeout_s: float = 900, cell_timeout_s: float | None = None,
+                      memory_gb: float = 4.0, unsafe: bool = False, force: bool = False,
+                      env: dict[str, str] | None = None, progress: bool = True,
+                      notebook_folders: list[str] | None = None) -> GradeReport:
+    """Autograde ``students`` (default: every collected submission), sandboxed and in parallel.
+
+    Submissions graded before whose files and source did not change are "unchanged" (unless
+    ``force``). ``timeout_s`` bounds one notebook's kernel (wall clock and CPU time);
+    ``cell_timeout_s`` overrides nbgrader's per-cell ``Execute.timeout``; ``memory_gb`` bounds each
+    process's data. ``env`` goes into the sandbox (e.g. ``A2_FAST=1``, ``A2_DATA=...``; the data
+    folder is also where the hidden tests read the test set). ``notebook_folders``: folders of
+    notebook folders beyond the kit's (:mod:`autograder.notebooks`), for a course's own notebooks.
+    Raises SandboxUnavailable when bubblewrap is missing, unless ``unsafe``.
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    if unsafe:
+        log.warning("grading WITHOUT the bubblewrap sandbox (--unsafe): student code runs with your rights. "
+                    "Never do this with real submissions.")
+    else:
+        require_bwrap()
+    if workers > 1 and not scheduler:  # the fork server's imports overlap with the preparation below
+        start_forkserver()
+    report = GradeReport(workers=workers)
+    state = _load_state(course)
+    digests = changed_submissions(course, _students(course, students), force, state, report)
+    env = {**(kernel_threads(workers) if not scheduler else {}), **(env or {})}
+    folders = [str(Path(f).resolve()) for f in notebook_folders or []]
+    plan = grading_plan(course.source_dir)
+    try:
+        if digests:
+            preflight(plan, env, unsafe, folders, local_sandbox=not scheduler)
+    except GradingUnavailable as exc:
+        log.error("nothing graded: %s", exc)
+        for student in digests:
+            report.results[student] = StudentResult(student, "failed", f"not graded: {exc}")
+        digests = {}
+    if not digests:
+        report.seconds = time.perf_counter() - started
+        return report
+
+    jobs = build_jobs(course, list(digests), plan, env, {"wall_s": float(timeout_s), "memory_gb": float(memory_gb)},
+                      cell_timeout_s=cell_timeout_s, unsafe=unsafe, notebook_folders=folders)
     bar = tqdm(total=len(jobs), desc="grade", unit="submission", disable=not progress)
 
     def on_result(out: GradingResult, attempts: int) -> None:
         report.results[out.student] = _finish(course, out, attempts, digests[out.student], state)
         bar.update(1)
 
-    saved_execution = os.environ.get("NBGRADER_EXECUTION")
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
     try:
-        with _terminations_interrupt():
+        with _autograde_environment(), _terminations_interrupt():
             run_jobs(jobs, on_result, workers, scheduler)
     finally:
-        if saved_execution is None:
-            os.environ.pop("NBGRADER_EXECUTION", None)
-        else:
-            os.environ["NBGRADER_EXECUTION"] = saved_execution
         bar.close()
         _save_state(course, state)
     report.seconds = time.perf_counter() - started

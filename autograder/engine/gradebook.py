@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from autograder import compat
+from . import compat
 
 
 def copy_assignment(src_url: str, dst_url: str, assignment: str, course_id: str | None = None) -> None:

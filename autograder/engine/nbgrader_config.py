@@ -1,5 +1,5 @@
 # nbgrader configuration of the A2 course kit. `a2kit` loads it and sets the course root; an
-# instructor who runs nbgrader by hand passes it with `--config autograder/nbgrader_config.py`.
+# instructor who runs nbgrader by hand passes it with `--config autograder/engine/nbgrader_config.py`.
 c = get_config()  # noqa: F821 (provided by traitlets when the file is loaded)
 
 c.CourseDirectory.course_id = "a2-course-kit"
@@ -10,7 +10,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Autograding: the per-cell time limit (nbgrader's default is 30 s; the old
 # ExecutePreprocessor.timeout is ignored). `a2kit grade` runs no training cell (they are tagged
-# reference-skip) and judges test cells outside the kernel (autograder/harness), so this bounds the
+# grader-skip) and judges test cells outside the kernel (autograder/harness), so this bounds the
 # student's own cells.
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True

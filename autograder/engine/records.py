@@ -17,8 +17,8 @@ class GradingJob:
     source folder; template: a gradebook (SQLite bytes) holding only the assignment's definitions;
     env: the kernel's extra environment (``A2_FAST``, ``A2_DATA``, thread counts); limits: the
     fields of ``sandbox.Limits``; plan: ``{notebook: {grade_id: "test" | "skip"}}``; key: the
-    course's secret (hex) for the hidden tests' inputs; test_modules: extra modules that register
-    hidden tests (the kit's own are always loaded).
+    course's secret (hex) for the hidden tests' inputs; notebook_folders: folders holding notebook
+    folders beyond the kit's own (``autograder.notebooks``), whose hidden tests the worker loads too.
     """
 
     student: str
@@ -33,7 +33,7 @@ class GradingJob:
     cell_timeout_s: float | None = None
     unsafe: bool = False
     key: str = ""
-    test_modules: list[str] = field(default_factory=list)
+    notebook_folders: list[str] = field(default_factory=list)
 
     @property
     def notebooks(self) -> int:

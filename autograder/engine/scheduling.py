@@ -18,13 +18,13 @@ import os
 import warnings
 from typing import Callable, Iterable
 
-from autograder.records import GradingJob, GradingResult
+from autograder.engine.records import GradingJob, GradingResult
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 2                         # a kernel killed by a signal nobody sent gets a second chance
 STALL_GRACE_S = 300                  # beyond the kernels' own limits, before a silent cluster counts as stalled
 # Imported once by the fork server, so that every worker starts with the grading stack loaded.
-WORKER_PRELOAD = ["autograder.worker", "autograder.harness.execute", "nbgrader.apps", "nbgrader.converters.autograde",
+WORKER_PRELOAD = ["autograder.engine.worker", "autograder.harness.execute", "nbgrader.apps", "nbgrader.converters.autograde",
                   "nbgrader.preprocessors", "nbclient", "jupyter_client.manager", "ipykernel", "sqlalchemy", "torch"]
 
 
@@ -93,9 +93,9 @@ def run_jobs(jobs: dict[str, GradingJob], on_result: Callable[[GradingResult, in
              scheduler: str | None, task: Callable[[GradingJob], GradingResult] | None = None) -> None:
     """Grade ``jobs`` (on Dask, or here when one local worker); call ``on_result(result, attempts)`` once per
     student as results arrive (the caller merges them: it is the only writer). ``task`` defaults to
-    ``autograder.worker.grade_one``."""
+    ``autograder.engine.worker.grade_one``."""
     if task is None:
-        from autograder.worker import grade_one as task
+        from autograder.engine.worker import grade_one as task
     attempts = {s: 1 for s in jobs}
 
     def done(out: GradingResult) -> bool:  # False: resubmit it

@@ -22,10 +22,14 @@ import time
 import traceback
 from pathlib import Path
 
-from autograder import compat
-from autograder.gradebook import read_rows
-from autograder.records import GradingJob, GradingResult
-from autograder.trees import read_tree, write_tree
+from autograder.isolation.sandbox import Limits, SandboxSpec, data_view
+from autograder.notebooks import load_hidden_tests
+
+from . import compat
+from .course import nbgrader_config
+from .gradebook import read_rows
+from .records import GradingJob, GradingResult
+from .trees import read_tree, write_tree
 
 MAX_RESULT_FILE_MB = 64              # autograded files beyond this size are not copied back
 SLOT_LOCKS = Path(tempfile.gettempdir()) / "a2kit-slots"
@@ -98,8 +102,6 @@ def grade_one(job: GradingJob) -> GradingResult:
 
 def sandbox_spec(job: GradingJob, tmp: Path, slot: int, workdir: Path, submitted: Path):
     """The sandbox of this job's kernels, and the inbox folder the harness writes into."""
-    from autograder.sandbox import Limits, SandboxSpec, data_view
-
     env = dict(job.env)
     gpus = visible_gpus()
     env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)] if gpus else ""
@@ -118,21 +120,18 @@ def sandbox_spec(job: GradingJob, tmp: Path, slot: int, workdir: Path, submitted
     return spec, inbox
 
 
-def _grade_in_scratch(job: GradingJob, tmp: Path, slot: int, result: GradingResult) -> None:
-    from nbgrader.apps import NbGraderAPI
+def _scratch_course(job: GradingJob, tmp: Path, slot: int):
+    """A one-student nbgrader course in ``tmp``: its config (``HarnessExecute`` in place of ``Execute``, the
+    sandbox kernel), the sandbox spec, the autograded folder and the verdict record's path."""
     from nbgrader.converters.autograde import Autograde
-    from nbgrader.coursedir import CourseDirectory
 
-    from autograder.course import nbgrader_config
-    from autograder.harness.execute import make_harness_execute
-    from autograder.kernel import KERNEL_NAME, write_kernelspec
+    from autograder.harness.execute import HarnessExecute
+    from autograder.isolation.kernel import KERNEL_NAME, write_kernelspec
 
-    compat.apply()
-    student, assignment = job.student, job.assignment
     root = tmp / "c"
-    submitted = root / "submitted" / student / assignment
-    autograded = root / "autograded" / student / assignment
-    write_tree(root / "source" / assignment, job.source)
+    submitted = root / "submitted" / job.student / job.assignment
+    autograded = root / "autograded" / job.student / job.assignment
+    write_tree(root / "source" / job.assignment, job.source)
     write_tree(submitted, job.submission)
     (root / "gradebook.db").write_bytes(job.template)
     spec, inbox = sandbox_spec(job, tmp, slot, autograded, submitted)
@@ -149,17 +148,24 @@ def _grade_in_scratch(job: GradingJob, tmp: Path, slot: int, result: GradingResu
     config.KernelManager.ip = str(Path(spec.kernel_dir) / "s")
     harness = config.HarnessExecute
     harness.plan, harness.inbox, harness.record_path = job.plan, str(inbox), str(record_path)
-    harness.student, harness.key, harness.test_modules = student, job.key, list(job.test_modules)
+    harness.student, harness.key = job.student, job.key
     harness.fast = job.env.get("A2_FAST", "0") == "1"
     harness.data_root = job.env.get("A2_DATA", "")
     if job.cell_timeout_s:
         config.Execute.timeout = int(job.cell_timeout_s)
-    execute_class, _ = make_harness_execute()
     config.Autograde.autograde_preprocessors = [
-        execute_class if p.__name__ == "Execute" else p for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+        HarnessExecute if p.__name__ == "Execute" else p for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+    return config, spec, autograded, record_path
 
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    out = api.autograde(assignment, student)
+
+def _grade_in_scratch(job: GradingJob, tmp: Path, slot: int, result: GradingResult) -> None:
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    compat.apply()
+    load_hidden_tests(job.notebook_folders)
+    config, spec, autograded, record_path = _scratch_course(job, tmp, slot)
+    out = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config).autograde(job.assignment, job.student)
     launches = [json.loads(p.read_text()) for p in sorted(Path(spec.record_dir).glob("launcher-*.json"))]
     result.peak_memory_mb = max([r["peak_memory_mb"] for r in launches] or [0.0])
     problems = [r["problem"] for r in launches if r.get("problem")]
@@ -174,13 +180,12 @@ def _grade_in_scratch(job: GradingJob, tmp: Path, slot: int, result: GradingResu
         names = ", ".join(f"{v['notebook']}/{v['grade_id']}" for v in grader_errors)
         result.message = f"grader error in {names}: {grader_errors[0]['error'].strip().splitlines()[-1]}"
         result.log = "\n".join(v["error"] for v in grader_errors)
-        return
-    if not out["success"]:
+    elif not out["success"]:
         errors = [line.strip() for line in text.splitlines() if "[ERROR]" in line or "Error" in line]
         result.message = "; ".join(problems + errors[-2:])[-500:] or "nbgrader autograde failed"
         result.log = text[-20000:]
-        return
-    result.rows = read_rows(config.CourseDirectory.db_url, assignment, student, job.course_id)
-    result.files = read_tree(autograded, skip=(), max_file_bytes=MAX_RESULT_FILE_MB * 2**20) if autograded.exists() else {}
-    result.ok = True
-    result.message = "; ".join(problems + result.flags)
+    else:
+        result.rows = read_rows(config.CourseDirectory.db_url, job.assignment, job.student, job.course_id)
+        result.files = read_tree(autograded, skip=(), max_file_bytes=MAX_RESULT_FILE_MB * 2**20) if autograded.exists() else {}
+        result.ok = True
+        result.message = "; ".join(problems + result.flags)

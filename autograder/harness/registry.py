@@ -20,8 +20,7 @@ student. Any other exception is the grader's own fault: the submission goes to t
 from __future__ import annotations
 
 import hashlib
-import importlib
-import pkgutil
+import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,9 @@ from typing import Callable
 
 import numpy as np
 
-from .session import Session
+from .cells import find_cell, source_of
+from .references import load_reference
+from .session import Fail, Session
 
 HiddenTest = Callable[["Context"], "str | None"]
 _REGISTRY: dict[tuple[str, str], HiddenTest] = {}
@@ -39,20 +40,40 @@ def grades(notebook: str, grade_id: str):
     """Register the decorated function as the hidden test deciding ``grade_id`` of ``notebook``."""
     def register(func: HiddenTest) -> HiddenTest:
         key = (notebook, grade_id)
-        if key in _REGISTRY and _REGISTRY[key] is not func:
-            raise ValueError(f"two hidden tests for {notebook}/{grade_id}")
+        old = _REGISTRY.get(key)
+        if old is not None and old.__module__ == func.__module__ and old.__qualname__ != func.__qualname__:
+            raise ValueError(f"two hidden tests for {notebook}/{grade_id} in {func.__module__}")
+        func.grades = key
         _REGISTRY[key] = func
         return func
     return register
 
 
-def hidden_tests(notebook: str | None = None) -> dict[tuple[str, str], HiddenTest]:
-    """Every registered hidden test (of one notebook), after importing ``autograder.hidden_tests``."""
-    import autograder.hidden_tests as package
+def register_module(module) -> list[tuple[str, str]]:
+    """(Re-)register every hidden test that ``module`` defines; returns their keys.
 
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+    Importing a module registers its tests once; a later folder for the same notebook (a course's own
+    copy) replaces them, and registering a module again puts its tests back.
+    """
+    keys = []
+    for value in vars(module).values():
+        key = getattr(value, "grades", None)
+        if callable(value) and isinstance(key, tuple) and getattr(value, "__module__", None) == module.__name__:
+            _REGISTRY[key] = value
+            keys.append(key)
+    return keys
+
+
+def hidden_tests(notebook: str | None = None) -> dict[tuple[str, str], HiddenTest]:
+    """Every registered hidden test (of one notebook). Registering is importing the module that
+    defines them: ``autograder.notebooks.load_hidden_tests`` does it for every notebook folder."""
     return {k: f for k, f in _REGISTRY.items() if notebook is None or k[0] == notebook}
+
+
+def fail_on(problem: str | None) -> None:
+    """Fail the test with a message builder's ``problem`` (plain words for the student); nothing for None."""
+    if problem:
+        raise Fail(problem)
 
 
 @dataclass
@@ -64,6 +85,7 @@ class Context:
     fast: grading in fast mode (small subsets).
     data_root: the kit's CIFAR-10 folder on the grading machine (the test set with its labels).
     key: a secret of the course (never in the sandbox) that makes ``rng`` unpredictable to students.
+    reference_dir: the ``reference/`` folder beside the hidden test's module (set by ``run_hidden_test``).
     """
 
     session: Session
@@ -75,6 +97,7 @@ class Context:
     data_root: Path | None = None
     key: bytes = b""
     cache: dict = field(default_factory=dict)   # shared by the hidden tests of one notebook's grading
+    reference_dir: Path | None = None
     lines: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     displays: list[dict] = field(default_factory=list)
@@ -84,7 +107,7 @@ class Context:
         self.lines.append(" ".join(str(p) for p in parts))
 
     def display(self, data: dict) -> None:
-        """A rich output (a MIME bundle, e.g. ``autograder.feedback.per_class_output(...)``) under the test."""
+        """A rich output (a MIME bundle, e.g. ``autograder.pipeline.feedback.per_class_output(...)``) under the test."""
         self.displays.append(data)
 
     def flag(self, message: str) -> None:
@@ -99,17 +122,12 @@ class Context:
 
     def cell_source(self, grade_id: str) -> str:
         """The submitted source of the cell ``grade_id`` ('' when the notebook has none)."""
-        for cell in getattr(self.notebook, "cells", []):
-            if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
-                return cell.source if isinstance(cell.source, str) else "".join(cell.source)
-        return ""
+        cell = find_cell(self.notebook, grade_id)
+        return source_of(cell) if cell is not None else ""
 
-    @staticmethod
-    def reference(name: str) -> dict:
-        """Reference values (``autograder/reference/NAME``), read here, never sent to the kernel."""
-        from autograder.reference import load_reference
-
-        return load_reference(name)
+    def reference(self, name: str) -> dict:
+        """Reference values ``name`` of the hidden test's notebook, read here, never sent to the kernel."""
+        return load_reference(self.reference_dir, name)
 
 
 @dataclass
@@ -124,8 +142,15 @@ class Verdict:
     grader_error: str = ""            # the grader's own failure (not the student's): instructor's attention
 
 
+def reference_dir_of(test: HiddenTest) -> Path:
+    """The ``reference/`` folder beside the module that defines ``test``."""
+    return Path(sys.modules[test.__module__].__file__).resolve().parent / "reference"
+
+
 def run_hidden_test(test: HiddenTest, ctx: Context) -> Verdict:
     """Run one hidden test and turn its outcome into a verdict; never raises."""
+    if ctx.reference_dir is None:
+        ctx.reference_dir = reference_dir_of(test)
     try:
         message = test(ctx)
         return Verdict(True, message or "", ctx.lines, ctx.flags, ctx.displays)

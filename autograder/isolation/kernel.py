@@ -3,7 +3,7 @@
 nbgrader (trusted, outside) starts this launcher as "the kernel" through the kernelspec written by
 ``write_kernelspec``. For every start the launcher makes fresh folders (``sandbox.prepare_launch``: a
 new copy of the submitted files and a new home), copies the connection file in, starts
-``python -m ipykernel_launcher`` inside the sandbox with the limits of ``autograder.sandbox``,
+``python -m ipykernel_launcher`` inside the sandbox with the limits of ``autograder.isolation.sandbox``,
 enforces the wall-clock limit, and on exit records what happened (exit status, peak memory, limit
 hit) in ``RECORD_DIR/launcher-PID.json`` for the grader's report. The sockets are Unix sockets
 (``transport="ipc"``), because the sandbox has no network, not even loopback: the kernel creates
@@ -14,7 +14,7 @@ when the grading process that started it dies (it is then re-parented: nothing i
 
 Usage (written into the kernelspec, not typed by hand)::
 
-    python -m autograder.kernel SPEC.json -f CONNECTION_FILE [extra kernel arguments]
+    python -m autograder.isolation.kernel SPEC.json -f CONNECTION_FILE [extra kernel arguments]
 """
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+from .sandbox import (SandboxSpec, apply_limits, prepare_launch, prepare_writable, sandbox_uid,
+                      sandboxed_command)
+
 KERNEL_NAME = "a2kit-sandbox"
 
 
@@ -36,7 +39,7 @@ def write_kernelspec(kernels_dir: Path, spec_path: Path) -> Path:
     folder = Path(kernels_dir) / KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)
     kernel = {
-        "argv": [sys.executable, "-m", "autograder.kernel", str(spec_path), "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "autograder.isolation.kernel", str(spec_path), "-f", "{connection_file}"],
         "display_name": "Python 3 (a2kit sandbox)",
         "language": "python",
         # Interrupts travel as messages: a signal to the launcher would not reach the sandbox.
@@ -60,16 +63,70 @@ def _describe_exit(returncode: int | None, timed_out: bool, limits) -> str:
     return f"kernel exited with status {returncode}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    from autograder.sandbox import SandboxSpec, apply_limits, prepare_launch, prepare_writable, sandbox_uid, \
-        sandboxed_command
+class Supervisor:
+    """Watches one sandboxed kernel: its wall clock, its memory and process count, its grading process;
+    writes what happened to ``record_path`` as it changes (the kernel manager may kill us any time)."""
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    spec = SandboxSpec.from_dict(json.loads(Path(argv.pop(0)).read_text()))
-    i = argv.index("-f")
-    connection = Path(argv[i + 1])
+    def __init__(self, proc: subprocess.Popen, limits, record_path: Path):
+        self.proc, self.limits, self.record_path = proc, limits, record_path
+        self.started = time.monotonic()
+        self.timed_out = self.stopped = False
+        self.peak = self.peak_procs = 0
+
+    def write_record(self) -> None:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        record = {
+            "returncode": self.proc.returncode, "timed_out": self.timed_out,
+            "seconds": time.monotonic() - self.started,
+            "peak_memory_mb": max(self.peak / 2**20, usage.ru_maxrss / 1024),
+            "cpu_s": usage.ru_utime + usage.ru_stime, "peak_processes": self.peak_procs,
+            # stopped: the kernel manager shut us down (the normal end), the SIGKILL was ours
+            "problem": "" if self.stopped else _describe_exit(self.proc.returncode, self.timed_out, self.limits),
+        }
+        if self.peak_procs >= self.limits.nproc // 2:  # a process bomb (it stopped at RLIMIT_NPROC)
+            record["problem"] = "; ".join(filter(None, [record["problem"], f"started {self.peak_procs} "
+                                                        f"processes (limit {self.limits.nproc})"]))
+        tmp = self.record_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(self.record_path)
+
+    def stop(self, signum, frame):
+        """SIGTERM from the kernel manager (the normal end): take the whole sandbox with us."""
+        self.stopped = True
+        _kill(self.proc)
+        self.write_record()
+        raise SystemExit(128 + signum)
+
+    def watch(self, parent: int) -> None:
+        """Wait for the kernel, sampling the sandbox's memory and process count; kill it at the wall-clock
+        limit or when the grading process ``parent`` is gone (SIGKILL, a lost terminal)."""
+        deadline = self.started + self.limits.wall_s
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.timed_out = True
+                _kill(self.proc)
+                break
+            if os.getppid() != parent:
+                self.stopped = True
+                _kill(self.proc)
+                break
+            rss, count = tree_usage(self.proc.pid)
+            if rss > self.peak * 1.05 or count > self.peak_procs:
+                self.peak, self.peak_procs = max(self.peak, rss), max(self.peak_procs, count)
+                self.write_record()
+            try:
+                self.proc.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                pass
+        self.write_record()
+
+
+def start_kernel(spec: SandboxSpec, connection: Path, extra_args: list[str]):
+    """Fresh folders, the connection file and socket links in place, ipykernel started in the sandbox.
+
+    Returns ``(process, launch or None, socket links)``.
+    """
     kernel_dir = Path(spec.kernel_dir)
-    parent = os.getppid()
     launch = prepare_launch(spec) if spec.submission_dir else None
     if launch is None:
         prepare_writable(spec)
@@ -80,61 +137,24 @@ def main(argv: list[str] | None = None) -> int:
         os.chown(own_dir / "connection.json", uid, uid)
     links = _socket_links(connection, kernel_dir, own_dir) if launch and not spec.unsafe else []
     inside = (own_dir if spec.unsafe else kernel_dir) / "connection.json"
-    kernel_args = [spec.python, "-m", "ipykernel_launcher", "-f", str(inside)] + argv[:i] + argv[i + 2:]
+    kernel_args = [spec.python, "-m", "ipykernel_launcher", "-f", str(inside)] + extra_args
     cmd, env, cwd, nproc_base = sandboxed_command(spec, kernel_args, launch)
-    record_dir = Path(spec.record_dir or kernel_dir)
-    log = open(record_dir / f"kernel-{os.getpid()}.log", "ab")  # the kernel's own chatter, out of the grader's output
+    log = open(Path(spec.record_dir or kernel_dir) / f"kernel-{os.getpid()}.log", "ab")  # the kernel's chatter
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, preexec_fn=lambda: apply_limits(spec.limits, nproc_base),
                             start_new_session=True, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    return proc, launch, links
 
-    state = {"started": time.monotonic(), "timed_out": False, "peak": 0, "peak_procs": 0}
-    record_path = record_dir / f"launcher-{os.getpid()}.json"
 
-    def write_record() -> None:
-        """What happened so far (rewritten as it changes: the kernel manager may kill us any time)."""
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        record = {
-            "returncode": proc.returncode, "timed_out": state["timed_out"],
-            "seconds": time.monotonic() - state["started"],
-            "peak_memory_mb": max(state["peak"] / 2**20, usage.ru_maxrss / 1024),
-            "cpu_s": usage.ru_utime + usage.ru_stime, "peak_processes": state["peak_procs"],
-            # stopped: the kernel manager shut us down (the normal end), the SIGKILL was ours
-            "problem": "" if state.get("stopped") else _describe_exit(proc.returncode, state["timed_out"], spec.limits),
-        }
-        if state["peak_procs"] >= spec.limits.nproc // 2:  # a process bomb (it stopped at RLIMIT_NPROC)
-            record["problem"] = "; ".join(filter(None, [record["problem"], f"started {state['peak_procs']} "
-                                                        f"processes (limit {spec.limits.nproc})"]))
-        tmp = record_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(record_path)
-
-    def stop(signum, frame):  # the kernel manager shuts us down: take the whole sandbox with us
-        state["stopped"] = True
-        _kill(proc)
-        write_record()
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    spec = SandboxSpec.from_dict(json.loads(Path(argv.pop(0)).read_text()))
+    i = argv.index("-f")
+    parent = os.getppid()
+    proc, launch, links = start_kernel(spec, Path(argv[i + 1]), argv[:i] + argv[i + 2:])
+    supervisor = Supervisor(proc, spec.limits, Path(spec.record_dir or spec.kernel_dir) / f"launcher-{os.getpid()}.json")
+    signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    deadline = state["started"] + spec.limits.wall_s
-    while proc.poll() is None:  # wait, sampling the sandbox's total memory and process count
-        if time.monotonic() > deadline:
-            state["timed_out"] = True
-            _kill(proc)
-            break
-        if os.getppid() != parent:  # the grading process died (SIGKILL, a lost terminal): end with it
-            state["stopped"] = True
-            _kill(proc)
-            break
-        rss, count = tree_usage(proc.pid)
-        if rss > state["peak"] * 1.05 or count > state["peak_procs"]:
-            state["peak"], state["peak_procs"] = max(state["peak"], rss), max(state["peak_procs"], count)
-            write_record()
-        try:
-            proc.wait(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            pass
-    write_record()
+    supervisor.watch(parent)
     for link in links:
         link.unlink(missing_ok=True)
     if launch:

@@ -34,8 +34,9 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
-A2LIB_DIR = KIT_ROOT / "a2lib"
+import a2lib
+
+A2LIB_DIR = Path(a2lib.__file__).resolve().parent  # the student package, shown read-only to the kernel
 SANDBOX_UID_BASE = 61000  # kernels of grading slot k run as uid/gid SANDBOX_UID_BASE + k (root only)
 SYSTEM_DIRS = ("/usr", "/etc", "/opt")
 
@@ -101,7 +102,7 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-def check_bwrap() -> str:
+def require_bwrap() -> str:
     """The path of a working ``bwrap``; raises SandboxUnavailable with what to do otherwise."""
     path = bwrap_path()
     if path is None:
@@ -352,5 +353,5 @@ def sandboxed_command(spec: SandboxSpec, argv: list[str], launch: Launch | None)
         if launch:
             env.update(HOME=f"{launch.kernel}/home", IPYTHONDIR=f"{launch.kernel}/home/.ipython")
         return list(argv), env, launch.work if launch else spec.workdir, processes_of_uid(os.getuid())
-    cmd = bwrap_command(spec, argv, bwrap=check_bwrap(), launch=launch)
+    cmd = bwrap_command(spec, argv, bwrap=require_bwrap(), launch=launch)
     return cmd, None, launch.work if launch else spec.workdir, processes_of_uid(uid if uid is not None else os.getuid())

@@ -17,14 +17,18 @@ import numpy as np
 import pandas as pd
 
 from a2lib.checks.models import format_table, per_class_report, test_set_words
-from a2lib.workflow import grading_test_set
 from a2lib.data import ImageSet
 from a2lib.evaluate import Evaluation, confusion_from_predictions
+from a2lib.workflow import grading_test_set
 from autograder.harness import Context, Fail, StudentError
+from autograder.harness.outputs import per_class_output
+from autograder.harness.references import load_reference
+
+from . import notebook_folders
 
 # Originals minus mirror images, in accuracy. The reference checkpoints (trained without flips for
 # TwoLayerNet and VanillaCNN) differ by -0.019 to +0.013 on the fast subset, -0.006 to +0.007 on the full
-# test set (autograder/reference/cnn_design_accuracy.json, nb4_lt_reference.json: "mirrored_accuracy");
+# test set (03_cnn_design/reference/cnn_design_accuracy.json, 04_data_wrangling/reference/nb4_lt_reference.json);
 # a lookup table drops from about 1 to about 0.1.
 MIRROR_DROP = 0.2
 BATCH = 250
@@ -48,10 +52,12 @@ with torch.inference_mode():
 logits = torch.cat(parts) if parts else torch.zeros(0, 10)
 """
 
-# Where each graded model's reference per-class accuracy is: (reference file, entry).
-REFERENCES = {"TwoLayerNet": ("cnn_design_accuracy", "TwoLayerNet"), "VanillaCNN": ("cnn_design_accuracy", "VanillaCNN"),
-              "MyModel": ("cnn_design_accuracy", "MyModel"), "ResNet-32/cross-entropy": ("nb4_lt_reference", "ce"),
-              "ResNet-32/CB-Focal": ("nb4_lt_reference", "cbfocal")}
+# Where each graded model's reference per-class accuracy is: (notebook, reference file, entry).
+REFERENCES = {"TwoLayerNet": ("03_cnn_design", "cnn_design_accuracy", "TwoLayerNet"),
+              "VanillaCNN": ("03_cnn_design", "cnn_design_accuracy", "VanillaCNN"),
+              "MyModel": ("03_cnn_design", "cnn_design_accuracy", "MyModel"),
+              "ResNet-32/cross-entropy": ("04_data_wrangling", "nb4_lt_reference", "ce"),
+              "ResNet-32/CB-Focal": ("04_data_wrangling", "nb4_lt_reference", "cbfocal")}
 
 
 @dataclass
@@ -73,12 +79,6 @@ class Scored:
     @property
     def accuracy(self) -> float:
         return self.evaluation.accuracy
-
-
-def fail_on(problem: str | None) -> None:
-    """Fail with a message builder's ``problem``, if any."""
-    if problem:
-        raise Fail(problem)
 
 
 def one_number(value, what: str) -> float:
@@ -168,14 +168,13 @@ def reference_per_class(name: str, n_images: int | None = None) -> pd.Series | N
 
     None when the reference values are missing or were measured on another test set.
     """
-    from autograder.reference import load_reference
-
     if name not in REFERENCES:
         return None
-    file, entry = REFERENCES[name]
+    stem, file, entry = REFERENCES[name]
+    folder = notebook_folders().get(stem)
     try:
-        values = load_reference(file)
-    except FileNotFoundError:
+        values = load_reference(folder.reference_dir, file)
+    except (AttributeError, FileNotFoundError):  # (no such notebook folder, no such reference)
         return None
     measured = values.get(entry, {}).get("fast" if n_images is not None and n_images < 10000 else "full")
     if not measured or (n_images is not None and measured["images"] != n_images):
@@ -190,8 +189,6 @@ def show_per_class(ctx: Context, scored: Scored, table: pd.DataFrame | None = No
     ``table``: the table to print (default: :func:`per_class_report`), to which the reference model's
     column is added as ``label``. Returns the reference per-class accuracy.
     """
-    from autograder.feedback import per_class_output
-
     reference = reference_per_class(scored.name, scored.n_images)
     if table is None:
         table = per_class_report(scored.evaluation, reference)
@@ -207,7 +204,7 @@ def reference_scores(session, build: str, checkpoint: str, name: str, root=None)
     """A reference checkpoint scored as students' are, on the full test set and the fast subset.
 
     Returns ``{"full": {images, accuracy, per_class, mirrored_accuracy}, "fast": {...}}`` (for
-    ``autograder/cases/``: the reference column, and the honest drop on mirror images).
+    ``build_reference.py`` of notebooks 3 and 4: the reference column, and the honest drop on mirror images).
     """
     entry = {}
     for key, fast in (("full", False), ("fast", True)):

@@ -12,33 +12,26 @@ attention (a failed grading, an unreadable zip, a duplicate student...), 0 other
     a2kit formgrade                    # hand grading in nbgrader's formgrader (JupyterLab on 127.0.0.1)
     a2kit export                       # course/exports/grades.csv, grade_distribution.png, test_failures.csv
     a2kit export --canvas FILE         # + canvas_import.csv (--moodle FILE: moodle_import.csv; --due, --late-penalty)
-    a2kit reference                    # autograder/reference/* from the source notebooks' solutions
+    a2kit reference                    # autograder/notebooks/<stem>/reference/ from the source notebooks' solutions
     a2kit demo                         # all of the above on a demo class built from the test corpus
 """
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import logging
 import signal
 import sys
 import time
 from pathlib import Path
 
-from autograder.course import KIT_ROOT, NOTEBOOKS, Course
+from autograder.engine.course import Course
+from autograder.engine.grade import grade_submissions, grading_env
+from autograder.locations import SOURCE_NOTEBOOKS
+
+from .release import release
+from .tables import print_table
 
 ATTENTION = 1
-
-
-def _print_table(title: str, table) -> None:
-    import pandas as pd
-
-    print(f"\n{title}")
-    if table is None or len(table) == 0:
-        print("  (nothing)")
-        return
-    with pd.option_context("display.width", 160, "display.max_colwidth", 70, "display.max_rows", 500):
-        print(table.to_string(index=isinstance(table.index, pd.Index) and table.index.name is not None))
 
 
 def _course(args) -> Course:
@@ -46,41 +39,13 @@ def _course(args) -> Course:
 
 
 # -- release --------------------------------------------------------------------------------------
-RELEASED_FOLDERS = ("configs",)  # beside notebooks/ in the kit; the notebooks read them (configs/NAME.yaml)
-
-
-def release(course: Course, notebooks: Path = NOTEBOOKS, names: list[str] | None = None) -> Path:
-    """Copy the source notebooks (and the kit's ``configs/``) in, generate the student version, zip it for an LMS.
-
-    Returns the zip. The configs travel in the release (students need them next to the notebooks)
-    and in the source (graders see the kit's configs). The student package's wheel
-    (``a2lib-<version>-py3-none-any.whl``, built and scanned by :mod:`autograder.student_package`)
-    lies beside the released notebooks, whose first cell installs it where a2lib is missing.
-    """
-    if course.source_dir.exists():  # notebooks removed from the kit must not linger in the course
-        for old in course.source_dir.glob("*.ipynb"):
-            old.unlink()
-    course.sync_source(notebooks, names)
-    for name in RELEASED_FOLDERS:
-        folder = Path(notebooks).parent / name
-        if folder.is_dir():
-            shutil.rmtree(course.source_dir / name, ignore_errors=True)
-            shutil.copytree(folder, course.source_dir / name)
-    course.generate_release()
-    from autograder.student_package import release_wheel
-
-    release_wheel(course.release_dir)
-    archive = shutil.make_archive(str(course.release_dir), "zip", course.release_dir.parent, course.assignment)
-    return Path(archive)
-
-
 def cmd_release(args) -> int:
     import pandas as pd
 
     course = _course(args)
     archive = release(course, Path(args.notebooks), args.only or None)
     table = pd.DataFrame({"notebook": sorted(p.name for p in course.release_dir.glob("*.ipynb"))})
-    _print_table("Released notebooks", table)
+    print_table("Released notebooks", table)
     print(f"Student package: {', '.join(p.name for p in course.release_dir.glob('a2lib-*.whl'))}")
     print(f"\nStudent version: {course.release_dir}\nZip for the LMS: {archive}")
     return 0
@@ -88,14 +53,14 @@ def cmd_release(args) -> int:
 
 # -- collect --------------------------------------------------------------------------------------
 def cmd_collect(args) -> int:
-    from autograder.collect import collect
+    from .collect import collect
 
     course = _course(args)
     if not course.release_dir.exists():
         print("No release yet: run `a2kit release` first (collect checks notebook names against it).", file=sys.stderr)
         return ATTENTION
     report = collect(Path(args.src), course, id_pattern=args.id_pattern, progress=not args.quiet)
-    _print_table("Collected submissions", report.table())
+    print_table("Collected submissions", report.table())
     print(f"\n{len(report.students)} students collected into {course.root / 'submitted'}")
     if report.needs_attention:
         print("Some sources need your attention (see the status and note columns).")
@@ -103,40 +68,16 @@ def cmd_collect(args) -> int:
 
 
 # -- grade ----------------------------------------------------------------------------------------
-def grading_env(data: str | None = None, fast: bool = False) -> dict[str, str]:
-    """Environment passed into each grading kernel: the data folder and the speed."""
-    env = {"A2_FAST": "1" if fast else "0"}
-    if data:
-        env["A2_DATA"] = str(Path(data).resolve())
-    elif os.environ.get("A2_DATA"):
-        env["A2_DATA"] = os.environ["A2_DATA"]
-    elif (KIT_ROOT / "data" / "cifar-10-batches-py").is_dir():
-        env["A2_DATA"] = str(KIT_ROOT / "data")
-    return env
-
-
-def grade(course: Course, students: list[str] | None = None, **kwargs):
-    """``autograder.grade.grade_submissions``: sandboxed, parallel, merged by one writer (see its docstring)."""
-    from autograder.grade import grade_submissions
-
-    return grade_submissions(course, students, **kwargs)
-
-
-def grade_table(report):
-    """The engine's ``GradeReport`` as a table: student, status, points, seconds, peak memory, message."""
-    return report.table()
-
-
 def cmd_grade(args) -> int:
     course = _course(args)
     if not course.source_dir.exists():
         print("No source notebooks in the course: run `a2kit release` first.", file=sys.stderr)
         return ATTENTION
-    report = grade(course, args.students or None, workers=args.workers, scheduler=args.scheduler,
-                   timeout_s=args.timeout, cell_timeout_s=args.cell_timeout, memory_gb=args.memory,
-                   unsafe=args.unsafe, force=args.force, env=grading_env(args.data, args.fast),
-                   progress=not args.quiet, test_modules=args.hidden_tests)
-    _print_table("Grading", grade_table(report))
+    report = grade_submissions(course, args.students or None, workers=args.workers, scheduler=args.scheduler,
+                               timeout_s=args.timeout, cell_timeout_s=args.cell_timeout, memory_gb=args.memory,
+                               unsafe=args.unsafe, force=args.force, env=grading_env(args.data, args.fast),
+                               progress=not args.quiet, notebook_folders=args.notebook_folders)
+    print_table("Grading", report.table())
     print(f"\nGradebook: {course.db_url}")
     if report.needs_attention:
         print("Some submissions need your attention (see the status and message columns: 'failed' were not "
@@ -148,27 +89,27 @@ def cmd_grade(args) -> int:
 def cmd_feedback(args) -> int:
     import pandas as pd
 
-    from autograder.feedback import generate_feedback
+    from .feedback import generate_feedback
 
     course = _course(args)
     results = generate_feedback(course, args.students or None, progress=not args.quiet)
     table = pd.DataFrame([{"student": r.student, "ok": r.ok, "hints": r.hints, "message": r.message} for r in results])
-    _print_table("Feedback", table.set_index("student") if len(table) else table)
+    print_table("Feedback", table.set_index("student") if len(table) else table)
     print(f"\nFeedback pages: {course.root / 'feedback'}/<student>/{course.assignment}/ (a2kit_feedback.html and one page per notebook)")
     return ATTENTION if any(not r.ok for r in results) or not results else 0
 
 
 def cmd_export(args) -> int:
-    from autograder.export import export
+    from .export import export
 
     course = _course(args)
     result = export(course, Path(args.out) if args.out else None, canvas=args.canvas, moodle=args.moodle,
                     due=args.due, late_penalty=args.late_penalty, column=args.column)
-    _print_table("Grades", result.grades)
-    _print_table("Tests failed most often", result.failures.head(15))
+    print_table("Grades", result.grades)
+    print_table("Tests failed most often", result.failures.head(15))
     print(f"\nGrades CSV: {result.grades_csv}\nFailures per test: {result.failures_csv}\nDistribution plot: {result.plot}")
     if result.lms_matches is not None:
-        _print_table("Students in the LMS files", result.lms_matches)
+        print_table("Students in the LMS files", result.lms_matches)
         print("\nLMS import files: " + ", ".join(map(str, result.lms_files)))
         if result.unmatched:
             print(f"Not in the LMS file (add them by hand): {', '.join(result.unmatched)}")
@@ -176,7 +117,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_formgrade(args) -> int:
-    from autograder.formgrade import formgrade_server
+    from .formgrade import formgrade_server
 
     course = _course(args)
     if not (course.root / "autograded").is_dir():
@@ -196,18 +137,18 @@ def cmd_formgrade(args) -> int:
 
 
 def cmd_reference(args) -> int:
-    from autograder.reference import main as reference_main
+    from autograder.tools.build_references import main as build_references
 
-    return reference_main(args.stems + (["--full"] if args.full else []))
+    return build_references(args.stems + (["--full"] if args.full else []))
 
 
 # -- demo -----------------------------------------------------------------------------------------
 def cmd_demo(args) -> int:
-    from autograder.demo import run_demo
+    from .demo import run_demo
 
     return run_demo(keep=Path(args.keep) if args.keep else None, workers=args.workers, unsafe=args.unsafe,
                     hostile=args.hostile, data=args.data, progress=not args.quiet, notebooks=Path(args.notebooks),
-                    every_mistake=args.every_mistake, test_modules=args.hidden_tests)
+                    every_mistake=args.every_mistake, notebook_folders=args.notebook_folders)
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -220,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("release", help="student version of the notebooks (nbgrader generate_assignment) and a zip")
-    p.add_argument("--notebooks", default=str(NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
+    p.add_argument("--notebooks", default=str(SOURCE_NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
     p.add_argument("--only", nargs="*", help="notebook stems to release (default: all)")
     p.set_defaults(func=cmd_release)
 
@@ -240,8 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="grade in fast mode (A2_FAST=1: model checks on a test subset)")
     p.add_argument("--force", action="store_true", help="regrade submissions that did not change")
     p.add_argument("--unsafe", action="store_true", help="grade without the bubblewrap sandbox (never with real students)")
-    p.add_argument("--hidden-tests", action="append", default=[], metavar="MODULE",
-                   help="a module registering hidden tests for notebooks beyond the kit's (repeatable)")
+    p.add_argument("--notebook-folders", action="append", default=[], metavar="DIR",
+                   help="a folder of notebook folders (hidden tests, references, cases) for notebooks beyond the kit's, "
+                        "laid out as autograder/notebooks/ (repeatable)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="feedback pages for students (hidden tests removed, hints, per-class bars)")
@@ -275,17 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every typical mistake of the corpus (default: one per notebook)")
     p.add_argument("--hostile", action="store_true",
                    help="include the hostile, cheating and honest-but-chatty corpus cases (slower)")
-    p.add_argument("--notebooks", default=str(NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
+    p.add_argument("--notebooks", default=str(SOURCE_NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
     p.add_argument("--unsafe", action="store_true")
-    p.add_argument("--hidden-tests", action="append", default=[], metavar="MODULE", help="as for grade")
+    p.add_argument("--notebook-folders", action="append", default=[], metavar="DIR", help="as for grade")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import logging
-
     logging.basicConfig(level=logging.WARNING, format="a2kit: %(message)s")
     start = time.perf_counter()
     try:

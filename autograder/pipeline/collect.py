@@ -16,12 +16,11 @@ folder, too large) and stray files are all reported, and make ``needs_attention`
 
 What the LMS names carry besides the id (Canvas user id, Moodle participant id, Canvas's ``LATE``
 mark) and the time of each source (its file time: a zip entry's time, kept by ``unzip``) go into
-``<course>/lms_students.csv`` (see ``autograder.lms``), so that ``a2kit export`` can match students
+``<course>/lms_students.csv`` (see ``autograder.pipeline.lms``), so that ``a2kit export`` can match students
 in the LMS's gradebook and apply a late policy.
 """
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import zipfile
@@ -29,12 +28,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from autograder.course import Course
+from autograder.engine.course import Course
+from autograder.harness.cells import cells_by_id, grade_id, is_solution_cell, nbgrader_meta
 
-LMS_PATTERNS = {  # named groups: id (the student), lms_id (the LMS's number for them), late (Canvas's mark)
-    "moodle": re.compile(r"^(?P<id>.+?)_(?P<lms_id>\d+)_assignsubmission_\w*$"),             # participant id
-    "canvas": re.compile(r"^(?P<id>[a-z]+)(?:_(?P<late>[Ll][Aa][Tt][Ee]))?_(?P<lms_id>\d+)_\d+(?:_.*)?$"),  # user id
-}
+from .lms import lms_name, student_id, update_roster
+
 JUNK = {"__MACOSX", ".ipynb_checkpoints", ".DS_Store", "__pycache__", ".git"}
 MAX_SUBMISSION_BYTES = 500 * 1024**2  # a zip may not unpack to more than this
 MAX_ZIP_MEMBERS = 2000
@@ -75,26 +73,6 @@ class CollectReport:
         return pd.DataFrame([{"source": e.source, "student": e.student or "", "status": e.status,
                               "notebooks": len(e.notebooks),
                               "note": "; ".join(filter(None, [e.message, "missing " + ", ".join(e.missing) if e.missing else ""]))} for e in self.entries])
-
-
-def lms_name(name: str, pattern: str | None = None) -> dict:
-    """What a folder or zip name says: ``{"student", "lms", "lms_id", "late"}`` (lms "" when none matched)."""
-    stem = name[:-4] if name.lower().endswith(".zip") else name
-    patterns = {"custom": re.compile(pattern)} if pattern else LMS_PATTERNS
-    info = {"lms": "", "lms_id": "", "late": False}
-    for lms, pat in patterns.items():
-        m = pat.match(stem)
-        if m:
-            groups = m.groupdict()
-            stem = groups["id"] if "id" in groups else m.group(1)
-            info = {"lms": lms, "lms_id": groups.get("lms_id") or "", "late": bool(groups.get("late"))}
-            break
-    return {"student": re.sub(r"[^a-z0-9.-]+", "_", stem.lower()).strip("_.") or "unnamed", **info}
-
-
-def student_id(name: str, pattern: str | None = None) -> str:
-    """The nbgrader student id for a folder or zip called ``name``."""
-    return lms_name(name, pattern)["student"]
 
 
 def _notebook_root(folder: Path, expected: set[str]) -> tuple[Path | None, list[str]]:
@@ -151,16 +129,13 @@ def tampering(submitted, release) -> list[str]:
     """Read-only and test cells of the ``release`` notebook that ``submitted`` deleted, edited or renamed."""
     from nbgrader.utils import compute_checksum
 
-    def meta(cell):
-        return cell.get("metadata", {}).get("nbgrader", {})
-
-    protected = {meta(c)["grade_id"]: c for c in release.cells
-                 if meta(c).get("grade_id") and (meta(c).get("locked") or meta(c).get("grade")) and not meta(c).get("solution")}
-    known = {meta(c).get("grade_id") for c in release.cells}
-    submitted_cells = {meta(c).get("grade_id"): c for c in submitted.cells if meta(c).get("grade_id")}
+    protected = {gid: c for gid, c in cells_by_id(release).items()
+                 if (nbgrader_meta(c).get("locked") or nbgrader_meta(c).get("grade")) and not is_solution_cell(c)}
+    known = {grade_id(c) for c in release.cells}
+    submitted_cells = cells_by_id(submitted)
     problems = []
     for gid, cell in protected.items():
-        kind = "test cell" if meta(cell).get("grade") else "read-only cell"
+        kind = "test cell" if nbgrader_meta(cell).get("grade") else "read-only cell"
         if gid not in submitted_cells:
             problems.append(f"{kind} {gid} deleted")
         elif compute_checksum(submitted_cells[gid]) != compute_checksum(cell):
@@ -193,8 +168,6 @@ def _file_time(path: Path) -> datetime:
 def collect(src: Path, course: Course, id_pattern: str | None = None, progress: bool = True) -> CollectReport:
     """Collect every student folder or zip in ``src`` into ``course``'s submissions (and the LMS roster)."""
     from tqdm.auto import tqdm
-
-    from autograder.lms import update_roster
 
     src = Path(src)
     if not src.is_dir():

@@ -14,26 +14,30 @@ import sys
 import tempfile
 from pathlib import Path
 
+from autograder.engine.course import Course
+from autograder.engine.grade import grade_submissions, grading_env
+from autograder.harness.cells import autograded_cells
+from autograder.locations import KIT_DATA, SOURCE_NOTEBOOKS
+from autograder.tools.corpus import Case, build_submission, case_result, expected_scores, load_cases
 
-from autograder import cli
-from autograder.collect import collect
-from autograder.corpus import (CORPUS_DIR, Case, autograded_cells, build_submission, check_case, expected_scores,
-                               load_cases)
-from autograder.course import KIT_ROOT, NOTEBOOKS, Course
-from autograder.export import export
-from autograder.feedback import generate_feedback
+from .collect import collect
+from .export import export
+from .feedback import generate_feedback
+from .release import release
+from .tables import print_table
 
 
-def demo_cases(available: list[str], hostile: bool = False, corpus: Path = CORPUS_DIR,
+def demo_cases(available: list[str], hostile: bool = False, roots: list[str] | tuple = (),
                every_mistake: bool = False) -> tuple[list[Case], list[str]]:
     """The demo class: the two bases, one typical mistake per notebook (every one with
-    ``every_mistake``), and the hostile, cheating and honest-but-chatty cases with ``hostile``."""
-    cases, skipped = load_cases(available, corpus)
+    ``every_mistake``), and the hostile, cheating and honest-but-chatty cases with ``hostile``.
+    ``roots``: notebook folders beyond the kit's (their cases join the class)."""
+    cases, skipped = load_cases(available, roots)
     chosen, seen = [], set()
     for case in cases:
-        if case.name.startswith(("hostile_", "cheat_", "honest_")):
+        if case.family in ("hostile", "cheat", "honest"):
             keep = hostile
-        elif case.name in ("solution", "release") or every_mistake:
+        elif case.family == "base" or every_mistake:
             keep = True
         else:
             keep = tuple(case.notebooks) not in seen
@@ -57,9 +61,8 @@ def demo_data(root: Path, data: str | None) -> str:
     """The CIFAR-10 folder: the one given, else the kit's ``data/``, else a small synthetic one."""
     if data:
         return data
-    kit_data = KIT_ROOT / "data"
-    if (kit_data / "cifar-10-batches-py" / "test_batch").exists():
-        return str(kit_data)
+    if (KIT_DATA / "cifar-10-batches-py" / "test_batch").exists():
+        return str(KIT_DATA)
     from a2lib.data import write_synthetic_cifar10
 
     print("No CIFAR-10 in data/ (run `make data`): using a synthetic stand-in, so checks of trained "
@@ -69,45 +72,45 @@ def demo_data(root: Path, data: str | None) -> str:
 
 
 def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, hostile: bool = False,
-             data: str | None = None, progress: bool = True, notebooks: Path = NOTEBOOKS,
-             corpus: Path = CORPUS_DIR, every_mistake: bool = False, test_modules: list[str] | None = None) -> int:
+             data: str | None = None, progress: bool = True, notebooks: Path = SOURCE_NOTEBOOKS,
+             every_mistake: bool = False, notebook_folders: list[str] | None = None) -> int:
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="a2kit-demo-"))
     if (root / "course").exists():
         shutil.rmtree(root / "course")
     course = Course(root / "course")
     print(f"Demo course: {course.root}")
-    cli.release(course, notebooks)
+    release(course, notebooks)
     available = sorted(p.stem for p in course.source_dir.glob("*.ipynb"))
-    cases, skipped = demo_cases(available, hostile, corpus, every_mistake)
+    cases, skipped = demo_cases(available, hostile, notebook_folders or (), every_mistake)
     for line in skipped:
         print(f"  waiting for a notebook: {line}")
     inbox = build_inbox(course, cases, root / "inbox")
     collected = collect(inbox, course, progress=progress)
-    report = cli.grade(course, workers=workers, unsafe=unsafe, memory_gb=2.0, timeout_s=600,
-                       env=cli.grading_env(demo_data(root, data), fast=True), progress=progress,
-                       test_modules=test_modules)
+    report = grade_submissions(course, workers=workers, unsafe=unsafe, memory_gb=2.0, timeout_s=600,
+                               env=grading_env(demo_data(root, data), fast=True), progress=progress,
+                               notebook_folders=notebook_folders)
     feedback = generate_feedback(course, progress=progress)
     exported = export(course)
 
     cells = autograded_cells(course.source_dir)
-    checks = {case.name: check_case(course, case, cells) for case in cases}
-    grading = cli.grade_table(report)
+    results = {case.name: case_result(course, case, cells) for case in cases}
+    grading = report.table()
     names = [c.name for c in cases]
     table = exported.grades.reindex(names)  # a case the grader failed on still gets its row
     table.index.name = "student"
     table["expected"] = [sum(v for ids in expected_scores(case, cells).values() for v in ids.values()) for case in cases]
-    table["as expected"] = ["yes" if checks[n].ok else "NO: " + "; ".join(checks[n].mismatches)[:90] for n in names]
+    table["as expected"] = ["yes" if results[n].ok else "NO: " + "; ".join(results[n].mismatches)[:90] for n in names]
     if len(grading):
         table["status"] = grading["status"].reindex(names).fillna("")
         table["message"] = grading["message"].reindex(names).fillna("").str.slice(0, 60)
     table["case"] = [case.description[:60] for case in cases]
-    cli._print_table("Demo class: autograded points", table)
+    print_table("Demo class: autograded points", table)
     print(f"\nCollected: {len(collected.students)} of {len(cases)} zips in {inbox}"
           f"\nFeedback:  {course.root / 'feedback'}/<student>/{course.assignment}/a2kit_feedback.html "
           f"({sum(r.ok for r in feedback)} students)"
           f"\nGrades:    {exported.grades_csv}\nPlot:      {exported.plot}\nFailures:  {exported.failures_csv}"
           f"\nHand-grade Q3: a2kit --course {course.root} formgrade")
     # tampering is part of the corpus (a deleted test cell): only lost or unreadable zips count here
-    ok = all(c.ok for c in checks.values()) and all(e.status == "collected" for e in collected.entries)
+    ok = all(r.ok for r in results.values()) and all(e.status == "collected" for e in collected.entries)
     print("\nEvery case got the points it must get." if ok else "\nSome cases did not get their expected points (see above).")
     return 0 if ok else 1

@@ -8,7 +8,7 @@
 * ``test_failures.csv`` — one row per autograded test cell: its points, how many students failed it
   (scored below full marks) out of how many were graded, and the share;
 * with ``due`` (and ``late_penalty``, percent per started day): ``grades.csv`` gains
-  ``submitted_at``, ``days_late``, ``penalty_percent`` and ``final`` (see ``autograder.lms``);
+  ``submitted_at``, ``days_late``, ``penalty_percent`` and ``final`` (see ``autograder.pipeline.lms``);
 * with ``canvas`` / ``moodle`` (the LMS's own gradebook export): ``canvas_import.csv`` /
   ``moodle_import.csv``, each student's points (``final``) in the assignment's column, ready to
   import, and ``lms_matches.csv``: every student with how they were matched (unmatched ones listed).
@@ -22,7 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from autograder.course import Course
+from autograder.engine.course import Course
+from autograder.harness.cells import autograded_cells
+
+from . import lms
 
 
 def grades_table(course: Course) -> pd.DataFrame:
@@ -54,8 +57,6 @@ def grades_table(course: Course) -> pd.DataFrame:
 
 def failure_table(course: Course) -> pd.DataFrame:
     """Per autograded test cell: points, students failed, students graded, share failed."""
-    from autograder.corpus import autograded_cells
-
     cells = autograded_cells(course.source_dir)
     students = grades_table(course).index.tolist()
     failed = {(nb, gid): 0 for nb, ids in cells.items() for gid in ids}
@@ -107,8 +108,6 @@ class ExportResult:
 def export(course: Course, out: Path | None = None, *, canvas: Path | None = None, moodle: Path | None = None,
            due: str | None = None, late_penalty: float = 0.0, column: str | None = None) -> ExportResult:
     """Write the exports (see the module's docstring); ``due`` is an ISO 8601 time (UTC without a zone)."""
-    from autograder import lms
-
     out = Path(out) if out else course.root / "exports"
     out.mkdir(parents=True, exist_ok=True)
     grades, failures = grades_table(course), failure_table(course)

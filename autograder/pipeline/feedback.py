@@ -11,15 +11,12 @@ For each graded student, ``feedback/<student>/a2/`` receives:
 
 Per-class accuracies come from the graded test cells of the autograded notebooks (their outputs are
 written by the harness), never from the student's own cells: a hidden test that evaluates a
-submitted checkpoint displays its result as the MIME bundle
-``application/vnd.a2kit.per-class+json`` = ``{"model": NAME, "per_class": {class: accuracy},
-"reference": {class: accuracy}}`` (the hidden tests display it; without ``reference``, the reference
-model's per-class accuracy on the full test set, ``autograder.hidden_tests._checkpoints.reference_per_class``,
-is used when it exists). nbconvert does not render this MIME type, so students see only
-the cell's usual output. ``per_class_output(...)`` builds the bundle for ``IPython.display.display``.
-Failing that, the per-class table that ``a2lib.checks.check_accuracy`` prints (a line
-``NAME from CHECKPOINT on ...:`` then ``class / images / correct / accuracy [/ reference]`` rows) is
-read from the cell's text output.
+submitted checkpoint displays its result as the bundle of :func:`autograder.harness.outputs.per_class_output`
+(without ``reference``, the reference model's per-class accuracy on the full test set,
+:func:`autograder.notebooks.model_scoring.reference_per_class`, is used when it exists). Failing
+that, the per-class table that ``a2lib.checks.check_accuracy`` prints (a line ``NAME from CHECKPOINT
+on ...:`` then ``class / images / correct / accuracy [/ reference]`` rows) is read from the cell's
+text output.
 """
 from __future__ import annotations
 
@@ -33,10 +30,13 @@ from pathlib import Path
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 
-from autograder.course import Course
-from autograder.formgrade import hand_grades
+from autograder.engine.course import Course
+from autograder.harness.cells import autograded_cells, cells_by_id
+from autograder.harness.outputs import PER_CLASS_MIME
+from autograder.notebooks.model_scoring import reference_per_class
 
-PER_CLASS_MIME = "application/vnd.a2kit.per-class+json"
+from .formgrade import hand_grades
+
 NOT_SUBMITTED = "notebook not submitted"
 
 
@@ -108,7 +108,7 @@ class StudentFeedback:
     tests: list[CellResult] = field(default_factory=list)
     per_class: list[PerClass] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
-    hand: list[dict] = field(default_factory=list)  # autograder.formgrade.hand_grades
+    hand: list[dict] = field(default_factory=list)  # autograder.pipeline.formgrade.hand_grades
 
     @property
     def score(self) -> float:
@@ -117,14 +117,6 @@ class StudentFeedback:
     @property
     def max_score(self) -> float:
         return sum(t.max_score for t in self.tests)
-
-
-def per_class_output(model: str, per_class, reference=None) -> dict:
-    """The MIME bundle a test cell displays (``display(bundle, raw=True)``) to report per-class accuracy."""
-    data = {"model": model, "per_class": {str(k): float(v) for k, v in dict(per_class).items()}}
-    if reference is not None:
-        data["reference"] = {str(k): float(v) for k, v in dict(reference).items()}
-    return {PER_CLASS_MIME: data, "text/plain": f"per-class accuracy of {model}"}
 
 
 def _error_text(cell) -> str:
@@ -139,15 +131,13 @@ def _error_text(cell) -> str:
 
 def read_student(course: Course, student: str) -> StudentFeedback:
     """Scores (gradebook), failed-test messages and per-class results (autograded notebooks)."""
-    from autograder.corpus import autograded_cells
-
     cells = autograded_cells(course.source_dir)
     scores = course.scores(student)
     fb = StudentFeedback(student)
     for nb_name, ids in cells.items():
         path = course.autograded_dir(student) / f"{nb_name}.ipynb"
         nb = nbformat.read(path, as_version=4) if path.exists() else None
-        by_id = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c for c in (nb.cells if nb else [])}
+        by_id = cells_by_id(nb)
         for gid, points in ids.items():
             score = scores.get(nb_name, {}).get(gid, (None, points))[0] or 0.0
             message = _error_text(by_id[gid]) if gid in by_id else (NOT_SUBMITTED if nb is None else "test cell missing")
@@ -197,8 +187,6 @@ def parse_printed_per_class(text: str) -> list[PerClass]:
 
 def _fill_references(results: list[PerClass]) -> None:
     """Give each result without a reference column the reference model's per-class accuracy (full test set)."""
-    from autograder.hidden_tests._checkpoints import reference_per_class
-
     for r in results:
         if r.reference is None:
             reference = reference_per_class(r.model)

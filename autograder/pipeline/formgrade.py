@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.course import CONFIG_FILE, Course
+from autograder.engine.course import CONFIG_FILE, Course
 
 SERVER_CONFIG = "nbgrader_config.py"
 COURSE_SETTINGS = ("CourseDirectory", "Exchange")  # the sections Course sets for its folder

@@ -35,13 +35,36 @@ from pathlib import Path
 
 import pandas as pd
 
-from autograder.collect import student_id
-
+LMS_PATTERNS = {  # named groups: id (the student), lms_id (the LMS's number for them), late (Canvas's mark)
+    "moodle": re.compile(r"^(?P<id>.+?)_(?P<lms_id>\d+)_assignsubmission_\w*$"),             # participant id
+    "canvas": re.compile(r"^(?P<id>[a-z]+)(?:_(?P<late>[Ll][Aa][Tt][Ee]))?_(?P<lms_id>\d+)_\d+(?:_.*)?$"),  # user id
+}
 ROSTER = "lms_students.csv"
 ROSTER_COLUMNS = ["student", "source", "lms", "lms_id", "late", "submitted_at"]
 CANVAS_ID_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Integration ID", "Section"]
 POINTS_POSSIBLE = "Points Possible"
 MOODLE_ID_COLUMNS = ["ID number", "Email address"]
+
+
+# -- names ----------------------------------------------------------------------------------------
+def lms_name(name: str, pattern: str | None = None) -> dict:
+    """What a folder or zip name says: ``{"student", "lms", "lms_id", "late"}`` (lms "" when none matched)."""
+    stem = name[:-4] if name.lower().endswith(".zip") else name
+    patterns = {"custom": re.compile(pattern)} if pattern else LMS_PATTERNS
+    info = {"lms": "", "lms_id": "", "late": False}
+    for lms, pat in patterns.items():
+        m = pat.match(stem)
+        if m:
+            groups = m.groupdict()
+            stem = groups["id"] if "id" in groups else m.group(1)
+            info = {"lms": lms, "lms_id": groups.get("lms_id") or "", "late": bool(groups.get("late"))}
+            break
+    return {"student": re.sub(r"[^a-z0-9.-]+", "_", stem.lower()).strip("_.") or "unnamed", **info}
+
+
+def student_id(name: str, pattern: str | None = None) -> str:
+    """The nbgrader student id for a folder or zip called ``name``."""
+    return lms_name(name, pattern)["student"]
 
 
 # -- the roster -----------------------------------------------------------------------------------

@@ -18,9 +18,8 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from autograder.course import KIT_ROOT, NOTEBOOKS
-
-PACKAGE = KIT_ROOT / "a2lib"
+from autograder.locations import A2LIB_SOURCE as PACKAGE
+from autograder.locations import SOURCE_NOTEBOOKS
 # Data files of any kind: reference values, checkpoints, notebooks, gradebooks, configs.
 FORBIDDEN_SUFFIXES = {".npz", ".npy", ".pt", ".pth", ".pkl", ".pickle", ".json", ".ipynb", ".db", ".sqlite",
                       ".yaml", ".yml", ".csv", ".zip", ".gz", ".tar"}
@@ -76,7 +75,7 @@ def cell_solution_lines(source: str, min_length: int = 24) -> list[str]:
     return lines
 
 
-def solution_lines(notebooks: Path = NOTEBOOKS) -> set[str]:
+def solution_lines(notebooks: Path = SOURCE_NOTEBOOKS) -> set[str]:
     """The substantial solution lines of every source notebook: fingerprints of the solutions."""
     return {line for path in sorted(Path(notebooks).glob("*.ipynb"))
             for cell in json.loads(path.read_text())["cells"]

@@ -1,18 +1,20 @@
-"""The corpus of test submissions: YAML cases turned into nbgrader submissions, graded, checked.
+"""The corpus of test submissions: YAML cases turned into nbgrader submissions, graded, compared.
 
-A case (``autograder/corpus/<name>.yaml``, format in ``autograder/corpus/README.md``) declares a
-submission as a base (``solution``: the release with the source's solutions filled in; ``release``:
-the blank student version) plus edits to cells found by nbgrader ``grade_id`` and file operations,
-and the points it must get where they differ from the base's. Two base cases need no YAML:
-``solution`` (full marks on every autograded cell) and ``release`` (zero on every one).
+A case (``autograder/notebooks/<stem>/cases/<name>.yaml``, format in ``autograder/notebooks/README.md``)
+declares a submission as a base (``solution``: the release with the source's solutions filled in;
+``release``: the blank student version) plus edits to cells found by nbgrader ``grade_id`` and file
+operations, and the points it must get where they differ from the base's. Two base cases need no
+YAML: ``solution`` (full marks on every autograded cell) and ``release`` (zero on every one). A case
+lives in the folder of the notebook it is about and may contain other notebooks too; its ``copy:``
+files come from that folder's ``files/``.
 
 Typical use (what ``tests/test_corpus.py`` and ``a2kit demo`` do)::
 
-    course = Course(tmp)                       # then course.sync_source(); course.generate_release()
-    cases = load_cases()                       # [Case, ...] whose notebooks are present
+    course = Course(tmp)                       # then release(course)
+    cases, waiting = load_cases(available)     # [Case, ...] whose notebooks are all present
     for case in cases: build_submission(case, course)
-    ...grade the submissions (autograder.grade.grade_submissions)...
-    results = check_cases(course, cases)       # [CaseResult(name, mismatches), ...]
+    ...grade the submissions (autograder.engine.grade.grade_submissions)...
+    result = case_result(course, case, autograded_cells(course.source_dir))   # CaseResult(mismatches, ...)
 """
 from __future__ import annotations
 
@@ -24,15 +26,12 @@ from pathlib import Path, PurePosixPath
 import nbformat
 import yaml
 
-from autograder.course import Course
+from autograder.engine.course import Course
+from autograder.harness.cells import cells_by_id, find_cell, grade_id, is_solution_cell, source_of
+from autograder.notebooks import notebook_folders
 
-CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
-FILES_DIR = CORPUS_DIR / "files"
-SOLUTION_FILES = FILES_DIR / "solution"  # extra files every solution-based submission carries
-# The reference solution's trained checkpoints (``bench/reference_results.py``): the solution base
-# submits them as its own ``checkpoints/``.
-REFERENCE_CHECKPOINTS = Path(__file__).resolve().parent / "reference" / "checkpoints"
 BASES = ("solution", "release")
+FAMILIES = ("hostile", "cheat", "honest")  # a case named FAMILY_...; every other case is a typical mistake
 SOLUTION_DELIMITERS = ("BEGIN SOLUTION", "END SOLUTION")
 
 
@@ -61,6 +60,16 @@ class Case:
     expect: dict[str, dict[str, float]] = field(default_factory=dict)
     feedback_contains: dict[str, dict[str, str]] = field(default_factory=dict)
     path: Path | None = None
+
+    @property
+    def family(self) -> str:
+        """``hostile``, ``cheat``, ``honest`` (from the name's prefix), ``base`` or ``mistake`` (a typical one)."""
+        return family_of(self.name)
+
+    @property
+    def files_dir(self) -> Path | None:
+        """``files/`` of the notebook folder the case lives in (where its ``copy:`` sources are)."""
+        return self.path.parent.parent / "files" if self.path else None
 
     @classmethod
     def from_yaml(cls, path: Path) -> "Case":
@@ -93,6 +102,13 @@ class Case:
         )
 
 
+def family_of(name: str) -> str:
+    """The family of the case called ``name`` (see :attr:`Case.family`)."""
+    if name in BASES:
+        return "base"
+    return next((f for f in FAMILIES if name.startswith(f + "_")), "mistake")
+
+
 def base_cases(notebooks: list[str]) -> list[Case]:
     """The two cases every corpus has: the full solution and the blank release, all notebooks."""
     return [
@@ -101,13 +117,25 @@ def base_cases(notebooks: list[str]) -> list[Case]:
     ]
 
 
-def load_cases(available: list[str], folder: Path = CORPUS_DIR, names: list[str] | None = None) -> tuple[list[Case], list[str]]:
+def case_files(roots: list[str | Path] | tuple = (), stems: list[str] | None = None) -> list[Path]:
+    """Every case file of every notebook folder (the kit's and those under ``roots``; only ``stems`` if given)."""
+    return [path for stem, folder in notebook_folders(roots).items() if stems is None or stem in stems
+            for path in sorted(folder.cases_dir.glob("*.yaml"))]
+
+
+def load_cases(available: list[str], roots: list[str | Path] | tuple = (), names: list[str] | None = None
+               ) -> tuple[list[Case], list[str]]:
     """The base cases plus every YAML case whose notebooks are all in ``available``.
 
     Returns ``(cases, skipped)`` where ``skipped`` says in words which cases wait for a notebook.
+    Case names are student ids: the same name in two notebook folders is an error.
     """
     cases, skipped = base_cases(available), []
-    for path in sorted(Path(folder).glob("*.yaml")):
+    seen: dict[str, Path] = {}
+    for path in case_files(roots):
+        if path.stem in seen or path.stem in BASES:
+            raise CaseError(f"two cases are named {path.stem}: {seen.get(path.stem, 'a base case')} and {path}")
+        seen[path.stem] = path
         case = Case.from_yaml(path)
         missing = [nb for nb in case.notebooks if nb not in available]
         if missing:
@@ -120,14 +148,6 @@ def load_cases(available: list[str], folder: Path = CORPUS_DIR, names: list[str]
 
 
 # -- building submissions --------------------------------------------------------------------------
-def _source_text(cell) -> str:
-    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
-
-
-def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
 def strip_solution_delimiters(source: str) -> str:
     """A solution cell's source as a student would write it: without the ``### BEGIN/END SOLUTION`` lines."""
     return "\n".join(l for l in source.split("\n") if not any(d in l for d in SOLUTION_DELIMITERS))
@@ -135,12 +155,11 @@ def strip_solution_delimiters(source: str) -> str:
 
 def solution_notebook(release_nb, source_nb):
     """The release notebook with every solution cell's source taken from the source notebook."""
-    solutions = {_grade_id(c): _source_text(c) for c in source_nb.cells
-                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    solutions = {grade_id(c): source_of(c) for c in source_nb.cells if is_solution_cell(c)}
     nb = nbformat.from_dict(json.loads(json.dumps(release_nb)))
     for cell in nb.cells:
-        gid = _grade_id(cell)
-        if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and gid in solutions:
+        gid = grade_id(cell)
+        if is_solution_cell(cell) and gid in solutions:
             cell.source = strip_solution_delimiters(solutions[gid])
     return nb
 
@@ -148,14 +167,14 @@ def solution_notebook(release_nb, source_nb):
 def apply_edits(nb, notebook: str, edits: list[Edit]):
     """Apply the case's edits that concern ``notebook`` (raises CaseError for an unknown grade_id)."""
     for edit in (e for e in edits if e.notebook == notebook):
-        index = next((i for i, c in enumerate(nb.cells) if _grade_id(c) == edit.cell), None)
-        if index is None:
-            ids = sorted(filter(None, (_grade_id(c) for c in nb.cells)))
+        cell = find_cell(nb, edit.cell)
+        if cell is None:
+            ids = sorted(filter(None, (grade_id(c) for c in nb.cells)))
             raise CaseError(f"{notebook}: no cell with grade_id {edit.cell!r} (there are: {', '.join(ids)})")
         if edit.delete:
-            del nb.cells[index]
+            nb.cells.remove(cell)
         else:
-            nb.cells[index].source = edit.source
+            cell.source = edit.source
     return nb
 
 
@@ -166,8 +185,8 @@ def _safe_relative(path: str) -> PurePosixPath:
     return rel
 
 
-def apply_files(dest: Path, files: dict[str, str], files_dir: Path = FILES_DIR) -> None:
-    """The ``files:`` operations: ``copy:SRC`` (SRC under corpus/files/), ``text:CONTENT``, ``delete``."""
+def apply_files(dest: Path, files: dict[str, str], files_dir: Path | None) -> None:
+    """The ``files:`` operations: ``copy:SRC`` (SRC under the case's ``files/``), ``text:CONTENT``, ``delete``."""
     for path, op in files.items():
         target = dest / _safe_relative(path)
         if op == "delete":
@@ -178,6 +197,8 @@ def apply_files(dest: Path, files: dict[str, str], files_dir: Path = FILES_DIR) 
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         if op.startswith("copy:"):
+            if files_dir is None:
+                raise CaseError(f"copy: for {path} needs the case's notebook folder (its files/)")
             src = files_dir / _safe_relative(op[len("copy:"):])
             if not src.exists():
                 raise CaseError(f"copy source {src} does not exist")
@@ -188,16 +209,18 @@ def apply_files(dest: Path, files: dict[str, str], files_dir: Path = FILES_DIR) 
             raise CaseError(f"unknown file operation {op!r} for {path} (copy:SRC, text:CONTENT or delete)")
 
 
-def build_submission(case: Case, course: Course, student: str | None = None, files_dir: Path = FILES_DIR,
-                     reference_checkpoints: Path = REFERENCE_CHECKPOINTS) -> Path:
+def build_submission(case: Case, course: Course, student: str | None = None) -> Path:
     """Write ``case`` as ``course``'s submission of ``student`` (default: the case name); return its folder.
 
-    Needs ``course.generate_release()`` first (the release is the base of every submission).
+    Needs a release first (the release is the base of every submission). A solution-based submission
+    carries the reference checkpoints of each of its notebooks (``reference/checkpoints/``) as its own
+    ``checkpoints/``, before the case's ``files:`` operations.
     """
     dest = course.submitted_dir(student or case.name)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
+    folders = notebook_folders()
     for name in case.notebooks:
         release_path = course.release_dir / f"{name}.ipynb"
         if not release_path.exists():
@@ -205,30 +228,14 @@ def build_submission(case: Case, course: Course, student: str | None = None, fil
         nb = nbformat.read(release_path, as_version=4)
         if case.base == "solution":
             nb = solution_notebook(nb, nbformat.read(course.source_dir / f"{name}.ipynb", as_version=4))
+            if name in folders and folders[name].checkpoints_dir.is_dir():
+                shutil.copytree(folders[name].checkpoints_dir, dest / "checkpoints", dirs_exist_ok=True)
         nbformat.write(apply_edits(nb, name, case.edits), dest / f"{name}.ipynb")
-    if case.base == "solution" and Path(reference_checkpoints).is_dir():
-        shutil.copytree(reference_checkpoints, dest / "checkpoints", dirs_exist_ok=True)
-    if case.base == "solution" and (files_dir / "solution").is_dir():
-        shutil.copytree(files_dir / "solution", dest, dirs_exist_ok=True)
-    apply_files(dest, case.files, files_dir)
+    apply_files(dest, case.files, case.files_dir)
     return dest
 
 
 # -- expected scores -------------------------------------------------------------------------------
-def autograded_cells(source_dir: Path) -> dict[str, dict[str, float]]:
-    """``{notebook: {grade_id: points}}`` of the autograder-test cells of the source notebooks."""
-    out = {}
-    for path in sorted(Path(source_dir).glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        cells = {}
-        for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
-                cells[meta["grade_id"]] = float(meta.get("points", 0))
-        out[path.stem] = cells
-    return out
-
-
 def expected_scores(case: Case, cells: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     """The points every autograded cell must get: the case's ``expect``, else the base's score.
 
@@ -277,12 +284,12 @@ def _displayed_values(path: Path) -> dict[str, str]:
     out = {}
     for cell in nbformat.read(path, as_version=4).cells:
         for o in cell.get("outputs", []):
-            if o.output_type == "execute_result" and _grade_id(cell):
-                out[_grade_id(cell)] = str(o.get("data", {}).get("text/plain", ""))[:40]
+            if o.output_type == "execute_result" and grade_id(cell):
+                out[grade_id(cell)] = str(o.get("data", {}).get("text/plain", ""))[:40]
     return out
 
 
-def check_case(course: Course, case: Case, cells: dict[str, dict[str, float]], student: str | None = None) -> CaseResult:
+def case_result(course: Course, case: Case, cells: dict[str, dict[str, float]], student: str | None = None) -> CaseResult:
     """Compare the gradebook's scores (and the autograded notebooks' outputs) with the case's expectations."""
     student = student or case.name
     expected = expected_scores(case, cells)
@@ -301,7 +308,7 @@ def check_case(course: Course, case: Case, cells: dict[str, dict[str, float]], s
                 mismatches.append(f"{nb}/{gid}: scored {got:g}, expected {want:g}{why}")
     for nb, wanted in case.feedback_contains.items():
         path = course.autograded_dir(student) / f"{nb}.ipynb"
-        nb_cells = {_grade_id(c): c for c in nbformat.read(path, as_version=4).cells} if path.exists() else {}
+        nb_cells = cells_by_id(nbformat.read(path, as_version=4)) if path.exists() else {}
         for gid, text in wanted.items():
             shown = cell_output_text(nb_cells[gid]) if gid in nb_cells else ""
             if text.lower() not in shown.lower():
@@ -309,8 +316,3 @@ def check_case(course: Course, case: Case, cells: dict[str, dict[str, float]], s
     total = sum(s for ids in actual.values() for gid, (s, _) in ids.items() if s is not None and any(gid in c for c in cells.values()))
     max_total = sum(p for ids in cells.values() for p in ids.values())
     return CaseResult(case.name, case.description, mismatches, total, max_total)
-
-
-def check_cases(course: Course, cases: list[Case]) -> list[CaseResult]:
-    cells = autograded_cells(course.source_dir)
-    return [check_case(course, case, cells) for case in cases]

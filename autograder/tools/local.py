@@ -14,15 +14,16 @@ import functools
 
 import nbformat
 
-from autograder.reference import NOTEBOOKS, load_solution_namespace
+from autograder.harness import Context, LocalSession, Verdict, hidden_tests, run_hidden_test
+from autograder.locations import SOURCE_NOTEBOOKS
+from autograder.notebooks import load_hidden_tests
 
-from .registry import Context, Verdict, hidden_tests, run_hidden_test
-from .session import LocalSession
+from .solutions import load_solution_namespace
 
 
 @functools.lru_cache(maxsize=None)
 def _solution(stem: str) -> dict:
-    return load_solution_namespace(NOTEBOOKS / f"{stem}.ipynb")
+    return load_solution_namespace(SOURCE_NOTEBOOKS / f"{stem}.ipynb")
 
 
 def solution_namespace(stem: str) -> dict:
@@ -38,13 +39,23 @@ def with_code(namespace: dict, code: str) -> dict:
 
 
 def source_notebook(stem: str):
-    return nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    return nbformat.read(SOURCE_NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+
+
+@functools.lru_cache(maxsize=1)
+def _kit_hidden_tests() -> None:
+    load_hidden_tests()
+
+
+def kit_hidden_tests(stem: str) -> dict:
+    """The registered hidden tests of the kit's notebook ``stem``: ``{(stem, grade_id): function}``."""
+    _kit_hidden_tests()
+    return hidden_tests(stem)
 
 
 def run_local(stem: str, grade_id: str, namespace: dict | None = None, notebook=None, **context) -> Verdict:
     """The verdict of hidden test ``grade_id`` of notebook ``stem`` on ``namespace`` (default: the solution)."""
-    tests = hidden_tests(stem)
-    test = tests[(stem, grade_id)]
+    test = kit_hidden_tests(stem)[(stem, grade_id)]
     ns = solution_namespace(stem) if namespace is None else namespace
     nb = copy.deepcopy(notebook) if notebook is not None else source_notebook(stem)
     context.setdefault("fast", True)

@@ -11,8 +11,8 @@ import ast
 import numpy as np
 
 from a2lib.checks import theory as checks
-from autograder.harness import Context, Fail, StudentError, grades
-from autograder.hidden_tests import check
+from autograder.harness import Context, Fail, StudentError, fail_on, grades
+
 
 NOTEBOOK = "01_theory"
 READABLE_KERNEL = np.arange(1.0, 10.0).reshape(3, 3)  # w(i, j) = 3 i + j + 1, as in the visible cell
@@ -24,12 +24,12 @@ def q1_matrix(ctx: Context) -> str:
     """``q1_matrix(w)`` (4, 9) for the readable kernel 1..9, the visible kernels and random ones, against
     conv2d computed here; the readable kernel's matrix also against the reference solution's."""
     readable = ctx.session.call("q1_matrix", READABLE_KERNEL, what="q1_matrix(w)")
-    check(checks.conv_matrix_message(readable, READABLE_KERNEL[None, None], name="q1_matrix(w)", **checks.Q1))
+    fail_on(checks.conv_matrix_message(readable, READABLE_KERNEL[None, None], name="q1_matrix(w)", **checks.Q1))
     if not checks.rel_error(readable, ctx.reference("theory")["q1_matrix_arange"]) <= checks.TOLERANCE:
         raise Fail("q1_matrix differs from the reference matrix for the kernel 1..9.")
     for w in checks.q1_kernels(3) + checks.q1_kernels(10, ctx.rng("kernels")):
         A = ctx.session.call("q1_matrix", w, what="q1_matrix(w)")
-        check(checks.conv_matrix_message(A, w[None, None], name="q1_matrix(w)", **checks.Q1))
+        fail_on(checks.conv_matrix_message(A, w[None, None], name="q1_matrix(w)", **checks.Q1))
     return "Q1a: correct."
 
 
@@ -38,7 +38,7 @@ def _conv_as_matrix(ctx: Context, w: np.ndarray, case: dict, name: str = "conv_a
     shape, stride, padding = [int(d) for d in case["input_shape"]], int(case["stride"]), int(case["padding"])
     A = ctx.session.run("A = conv_as_matrix(w, tuple(shape), stride, padding)", ["A"], what="conv_as_matrix",
                         w=w, shape=shape, stride=stride, padding=padding)["A"]
-    check(checks.conv_matrix_message(A, w, shape, stride, padding, name=name))
+    fail_on(checks.conv_matrix_message(A, w, shape, stride, padding, name=name))
 
 
 @grades(NOTEBOOK, "test_conv_as_matrix")
@@ -96,7 +96,7 @@ def q2_answers(ctx: Context) -> str:
             got = ctx.session.run("W, b = Q2_ANSWERS[x0]", ["W", "b"], what=f"Q2_ANSWERS[{x0:g}]", x0=x0)
         except StudentError as exc:
             raise Fail(f"{where}: give a pair (W, b) of numbers or numeric arrays ({exc}).") from None
-        check(checks.linearization_message(got["W"], got["b"], checks.Q2_NETWORK["weights"],
+        fail_on(checks.linearization_message(got["W"], got["b"], checks.Q2_NETWORK["weights"],
                                             checks.Q2_NETWORK["biases"], x0, where))
     return "Q2a: correct."
 
@@ -111,7 +111,7 @@ def _linearize(ctx: Context, weights, biases, x0) -> None:
                               x0=np.asarray(x0, dtype=np.float64), **layers)
     except StudentError as exc:
         raise Fail(f"{where}: {exc} (linearize must return a pair (W, b) of numeric arrays)") from None
-    check(checks.linearization_message(got["W"], got["b"], weights, biases, x0, where))
+    fail_on(checks.linearization_message(got["W"], got["b"], weights, biases, x0, where))
 
 
 @grades(NOTEBOOK, "test_linearize")
@@ -149,5 +149,5 @@ def dead_relu_word_limit(ctx: Context) -> str:
                               "text = __import__('numpy').frombuffer(answer.encode() if is_text else b'', 'uint8')",
                               ["is_text", "text"], what="Q3 (DEAD_RELU_ANSWER)")
         text = bytes(got["text"]).decode("utf-8", "replace") if got["is_text"] else None
-    check(checks.word_limit_message(text, limit=70, name="Q3"))
+    fail_on(checks.word_limit_message(text, limit=70, name="Q3"))
     return checks.word_count_line(text, limit=70, name="Q3")

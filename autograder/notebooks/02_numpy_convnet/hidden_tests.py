@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from a2lib.checks import numpy_nn as checks
-from autograder.harness import Context, Fail, StudentError, grades
-from autograder.hidden_tests import check
+from autograder.harness import Context, Fail, StudentError, fail_on, grades
+
 
 NOTEBOOK = "02_numpy_convnet"
 
@@ -84,14 +84,14 @@ def judge_layer(ctx: Context, kind: str, args: tuple, x: np.ndarray, rng: np.ran
     except StudentError:
         if forward and backward:  # did forward already go wrong? Its problem comes first.
             out = run_layer(ctx, kind, args, x, weight, bias)["out"]
-            check(checks.out_message(kind, hyper, x, out, weight, bias, checks.TOLERANCE, context))
+            fail_on(checks.out_message(kind, hyper, x, out, weight, bias, checks.TOLERANCE, context))
         raise
     if forward:
-        check(checks.out_message(kind, hyper, x, got["out"], weight, bias, checks.TOLERANCE, context))
+        fail_on(checks.out_message(kind, hyper, x, got["out"], weight, bias, checks.TOLERANCE, context))
     errors = [checks.rel_error(got["out"], want["out"])] if forward else []
     if backward:
         want = checks.torch_reference(kind, hyper, x, dout, weight, bias)
-        check(checks.backward_message(kind, hyper, x, dout, got, want, checks.TOLERANCE, context, weight, bias))
+        fail_on(checks.backward_message(kind, hyper, x, dout, got, want, checks.TOLERANCE, context, weight, bias))
         errors += [checks.rel_error(got[attr], want[attr]) for attr in checks.GRADIENTS[kind]]
     return max(errors)
 
@@ -221,7 +221,7 @@ def run_sgd(ctx: Context, problem: dict, settings: dict) -> dict:
 def sgd(ctx: Context) -> str:
     """The visible case (seed 0, learning rate 0.1, reg 0.05, momentum 0.9) against torch.optim.SGD."""
     problem = checks.sgd_problem(0)
-    check(checks.sgd_message(run_sgd(ctx, problem, checks.SGD_SETTINGS), problem, **checks.SGD_SETTINGS))
+    fail_on(checks.sgd_message(run_sgd(ctx, problem, checks.SGD_SETTINGS), problem, **checks.SGD_SETTINGS))
     return "SGD: correct."
 
 
@@ -230,12 +230,12 @@ def sgd_hidden(ctx: Context) -> str:
     """Seed 7 against the reference solution's trajectory; random values and settings against torch.optim.SGD."""
     problem = checks.sgd_problem(7)
     got = run_sgd(ctx, problem, checks.SGD_SETTINGS)
-    check(checks.sgd_message(got, problem, want=ctx.reference("numpy_sgd"), **checks.SGD_SETTINGS))
+    fail_on(checks.sgd_message(got, problem, want=ctx.reference("numpy_sgd"), **checks.SGD_SETTINGS))
     rng = ctx.rng("sgd")
     problem = checks.sgd_problem(rng)
     settings = dict(learning_rate=float(rng.uniform(0.01, 0.5)), reg=float(rng.uniform(0.001, 0.1)),
                     momentum=float(rng.uniform(0.5, 0.95)))
-    check(checks.sgd_message(run_sgd(ctx, problem, settings), problem, **settings))
+    fail_on(checks.sgd_message(run_sgd(ctx, problem, settings), problem, **settings))
     return "SGD: hidden tests passed."
 
 
@@ -281,5 +281,5 @@ def overfit(ctx: Context) -> str:
                    f"({OVERFIT_IMAGES}, 10): check Linear's output and the layers' shapes.")
     labels = training_labels(ctx, OVERFIT_IMAGES)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == labels)) if np.all(np.isfinite(logits)) else 0.0
-    check(checks.overfit_message(accuracy, OVERFIT_EPOCHS))
+    fail_on(checks.overfit_message(accuracy, OVERFIT_EPOCHS))
     return f"The network learned the 50 images: training accuracy {accuracy:.2f}."

@@ -4,8 +4,8 @@
   fixed random inputs, with every parameter set by :func:`a2lib.checks.models.fill_parameters`
   (values that depend only on the parameter's shape), so the hidden tests can rebuild the same
   weights in a student's model whatever its attributes are called.
-* ``cnn_design_accuracy.json``: the reference checkpoints in ``autograder/reference/checkpoints/``
-  scored exactly as students' checkpoints are (:mod:`autograder.hidden_tests._checkpoints`), on the
+* ``cnn_design_accuracy.json``: the reference checkpoints in ``reference/checkpoints/`` beside this file
+  scored exactly as students' checkpoints are (:mod:`autograder.notebooks.model_scoring`), on the
   full test set and on the fast-mode 1,000-image subset: accuracy, per-class accuracy (shown beside
   a student's) and accuracy on the mirror images (the honest drop the lookup rule is measured
   against); plus the training schedule stored in each checkpoint. Absent until those checkpoints exist.
@@ -17,15 +17,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "reference" / "checkpoints"
+from a2lib.checkpoint import load_checkpoint
+from a2lib.checks.models import fill_parameters
+from a2lib.data import CIFAR10_CLASSES
+from autograder.harness import LocalSession
+from autograder.notebooks.model_scoring import reference_scores
+
+CHECKPOINTS = Path(__file__).resolve().parent / "reference" / "checkpoints"
 REFERENCE_MODELS = {"TwoLayerNet": ("twolayer.pt", "TwoLayerNet(3 * 32 * 32, 256, 10)"),
                     "VanillaCNN": ("vanilla_cnn.pt", "VanillaCNN()"), "MyModel": ("mymodel.pt", "MyModel()")}
 SEED = 0
 
 
 def _outputs(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    from a2lib.checks.models import fill_parameters
-
     fill_parameters(model, SEED).eval()
     with torch.no_grad():
         return model(x).numpy()
@@ -33,11 +37,6 @@ def _outputs(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
 
 def reference_accuracies(ns: dict, folder: Path = CHECKPOINTS) -> dict:
     """``{"classes": [...], model class: {"full": {...}, "fast": {...}, "schedule", "test_acc"}}``."""
-    from a2lib.checkpoint import load_checkpoint
-    from a2lib.data import CIFAR10_CLASSES
-    from autograder.harness import LocalSession
-    from autograder.hidden_tests._checkpoints import reference_scores
-
     out: dict = {}
     for name, (filename, build) in REFERENCE_MODELS.items():
         path = folder / filename

@@ -3,7 +3,7 @@
 Architectures: the kernel builds the student's class and reports numbers (output shapes, parameter
 counts and shapes, which activation modules it holds, outputs with parameters filled by shape as
 :func:`a2lib.checks.models.fill_parameters` does); they are compared here with the specification
-and the reference solution's outputs (``cnn_design.npz``). Checkpoints: see :mod:`._checkpoints`.
+and the reference solution's outputs (``cnn_design.npz``). Checkpoints: see :mod:`autograder.notebooks.model_scoring`.
 """
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import numpy as np
 
 from a2lib.checks.models import (accuracy_passed, accuracy_problem, my_model_problem, two_layer_net_problem,
                                  vanilla_cnn_problem)
-from autograder.harness import Context, Fail, grades
+from autograder.harness import Context, Fail, fail_on, grades
 
-from ._checkpoints import fail_on, one_number, scored_checkpoint, show_per_class, usable
+from autograder.notebooks.model_scoring import one_number, scored_checkpoint, show_per_class, usable
 
 NOTEBOOK = "03_cnn_design"
 ACTIVATIONS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "GELU", "SiLU", "Softmax", "LogSoftmax")
-SEED = 0  # fill_parameters' seed of the reference outputs (autograder/cases/03_cnn_design.py)
+SEED = 0  # fill_parameters' seed of the reference outputs (build_reference.py beside this file)
 TWO_LAYER = {"build": "TwoLayerNet(48, 16, 10)", "name": "TwoLayerNet(48, 16, 10)", "input": "two_layer_x",
              "output": "two_layer_out", "shapes": [(16, 48), (16,), (10, 16), (10,)],
              "spec": "linear(48 -> 16), sigmoid, linear(16 -> 10) on the flattened image"}

@@ -19,9 +19,9 @@ from a2lib.checks.imbalance import (BEHAVIOUR, RARE_CLASSES, behaviour_data, foc
 from a2lib.checks.models import close, format_table, test_set_words
 from a2lib.data import CIFAR10_CLASSES, long_tail_counts
 from a2lib.evaluate import confusion_from_predictions, per_class_from_confusion
-from autograder.harness import Context, Fail, grades
+from autograder.harness import Context, Fail, fail_on, grades
 
-from ._checkpoints import fail_on, reference_per_class, scored_checkpoint, show_per_class, usable
+from autograder.notebooks.model_scoring import reference_per_class, scored_checkpoint, show_per_class, usable
 
 NOTEBOOK = "04_data_wrangling"
 WEIGHT_ATOL, WEIGHT_RTOL = 1e-6, 1e-4  # class weights: float32 arithmetic of a correct formula stays far below this

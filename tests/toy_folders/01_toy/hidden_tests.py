@@ -1,4 +1,4 @@
-"""Hidden tests of the toy notebook (``toy_notebooks.py``): ``double(x)`` at a few points."""
+"""Hidden tests of the toy notebook ``01_toy`` (``tests/toy_notebooks.py``): ``double(x)`` at a few points."""
 from __future__ import annotations
 
 from autograder.harness import Context, Fail, grades
@@ -22,11 +22,3 @@ def double_hidden(ctx: Context) -> str:
     for x in (3, -7, int(ctx.rng().integers(-100, 100))):
         _check(ctx, x)
     return "double is right on the hidden cases."
-
-
-@grades("02_toy", "test_triple")
-def triple(ctx: Context) -> str:
-    got = ctx.session.call("triple", 2, what="triple(2)")
-    if got.shape != () or float(got) != 6:
-        raise Fail(f"triple(2) should be 6, got {got.tolist()}")
-    return "triple(2) is right."

@@ -1,7 +1,7 @@
 """Writes lookup_mymodel.pt: a valid checkpoint of the tiny network inside ``cheat_lookup_model``'s
 MyModel (which answers by looking its input up in the test set, not with these weights).
 
-    python autograder/corpus/files/cheat/make_lookup_mymodel.py
+    python autograder/notebooks/03_cnn_design/files/cheat/make_lookup_mymodel.py
 """
 from pathlib import Path
 

@@ -2,7 +2,7 @@
 without ``weights_only=True`` (it would create ``PWNED`` in the working folder). The corpus case
 ``hostile_pickle_checkpoint`` submits it as ``checkpoints/mymodel.pt``.
 
-    python autograder/corpus/files/hostile/make_code_on_load.py
+    python autograder/notebooks/03_cnn_design/files/hostile/make_code_on_load.py
 """
 import os
 from pathlib import Path

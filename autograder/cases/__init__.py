@@ -1,1 +1,0 @@
-"""Case generators: `autograder/cases/<notebook_stem>.py` defines `build(ns) -> dict` (see autograder/reference.py)."""

@@ -1,0 +1,2 @@
+"""Isolation of student code: the bubblewrap sandbox (``sandbox``) and the sandboxed Jupyter kernel
+that nbgrader starts (``kernel``)."""
