@@ -1,9 +1,13 @@
 """The training engine: any ``nn.Module``, any loss module, SGD with momentum, driven by a config.
 
-``fit`` keeps whole data sets in memory and makes each batch with a few tensor operations on the
-compute device (see :mod:`a2lib.data.loader`); it sets the learning rate every iteration (linear
-warm-up, then step decay or cosine), uses mixed precision on CUDA, seeds everything, shows tqdm
-progress, records a per-epoch history and saves the best checkpoint.
+Read it top to bottom as torchvision's reference scripts: :func:`train_one_epoch` (one pass over the
+training batches: forward, loss, backward, step), :func:`evaluate` (loss and accuracy on held-out
+batches, no gradients), and :func:`fit`, which builds the loaders, the optimizer and the learning-rate
+schedule from a config and calls the two once per epoch. ``fit`` keeps whole data sets in memory and
+makes each batch with a few tensor operations on the compute device (see :mod:`a2lib.data.loader`); it
+sets the learning rate every iteration (linear warm-up, then step decay or cosine), uses mixed
+precision where the hardware gains, seeds everything, shows tqdm progress, records a per-epoch history
+and saves the best checkpoint.
 """
 from __future__ import annotations
 
@@ -40,10 +44,6 @@ class History:
     @property
     def df(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"])
-
-    @property
-    def best_val_acc(self) -> float:
-        return float(self.df["val_acc"].max())
 
     def __repr__(self) -> str:
         last = self.rows[-1] if self.rows else {}
@@ -108,10 +108,55 @@ def _forward(model: nn.Module, x: torch.Tensor, channels_last: bool) -> torch.Te
         raise
 
 
+@dataclass
+class Step:
+    """What one training step needs besides the model: ``optimizer`` and ``scheduler`` (stepped every
+    batch), ``scaler`` (float16's gradient scaler, a no-op otherwise), the autocast settings and the
+    memory layout."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    amp: bool = True
+    channels_last: bool = False
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+
+def train_one_epoch(model: nn.Module, loader: Loader, loss_fn: nn.Module, step: Step, device: torch.device,
+                    progress: bool = False, desc: str = "epoch") -> tuple[float, float]:
+    """One pass over ``loader``'s batches (images [B, 3, 32, 32], labels [B]): returns (mean loss, accuracy).
+
+    The loss is computed in float32 on the model's logits [B, C] whatever the autocast precision, so
+    any loss module, a student's included, sees float32.
+    """
+    model.train()
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for x, y in tqdm(loader, leave=False, disable=not progress, desc=desc, unit="batch"):
+        x = x.contiguous(memory_format=step.memory_format)
+        with _autocast(device, step.amp):
+            logits = _forward(model, x, step.channels_last)
+        loss = loss_fn(logits.float(), y)
+        step.optimizer.zero_grad(set_to_none=True)
+        step.scaler.scale(loss).backward()
+        step.scaler.step(step.optimizer)
+        step.scaler.update()
+        step.scheduler.step()
+        # Sums stay on the device: no per-batch synchronisation with the host.
+        total_loss += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+    return (total_loss / max(seen, 1)).item(), correct.item() / max(seen, 1)
+
+
 @torch.no_grad()
-def _validate(model: nn.Module, loader: Loader, criterion: nn.Module, device) -> tuple[float, float]:
-    """Validation loss and accuracy in float32, as ``a2lib.evaluate`` computes them: the history's
-    accuracies are exactly what the saved weights give later, on any hardware."""
+def evaluate(model: nn.Module, loader: Loader, criterion: nn.Module, device) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on ``loader``, in float32, as ``a2lib.evaluate`` computes them:
+    the history's accuracies are exactly what the saved weights give later, on any hardware."""
     model.eval()
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
@@ -145,8 +190,7 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
     seed_everything(cfg.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model.to(device, memory_format=memory_format)
+    model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
     if criterion is None:
         criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     criterion_at = criterion if not isinstance(criterion, nn.Module) else (lambda epoch, c=criterion: c)
@@ -154,12 +198,7 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
     train_loader = Loader(train_data, cfg.batch_size, shuffle=True, augment=cfg.augment, device=device,
                           seed=cfg.seed, drop_last=len(train_data) > cfg.batch_size)
     val_loader = Loader(val_data, 500, device=device) if val_data is not None else None
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=cfg.momentum,
-                                weight_decay=cfg.reg, nesterov=cfg.nesterov and cfg.momentum > 0)
-    steps_per_epoch = len(train_loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: cfg.lr_factor(it / steps_per_epoch))
-    use_scaler = cfg.amp and device.type == "cuda" and mixed_precision_dtype(device) == torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    step = _step(model, cfg, device, len(train_loader))
 
     history = History()
     out = Path(out_dir) if out_dir is not None else None
@@ -169,44 +208,44 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
         loss_fn = criterion_at(epoch)
         if isinstance(loss_fn, nn.Module):
             loss_fn.to(device)
-        model.train()
         start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        total_loss = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        batches = tqdm(train_loader, leave=False, disable=not progress, desc=f"epoch {epoch + 1}", unit="batch")
-        for x, y in batches:
-            x = x.contiguous(memory_format=memory_format)
-            with _autocast(device, cfg.amp):
-                logits = _forward(model, x, cfg.channels_last)
-            loss = loss_fn(logits.float(), y)  # any loss, a student's included, in float32
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            # Sums stay on the device: no per-batch synchronisation with the host.
-            total_loss += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
-        row = {"epoch": epoch + 1, "lr": lr, "train_loss": (total_loss / seen).item(), "train_acc": correct.item() / seen,
+        lr = step.optimizer.param_groups[0]["lr"]
+        train_loss, train_acc = train_one_epoch(model, train_loader, loss_fn, step, device, progress,
+                                                desc=f"epoch {epoch + 1}")
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
                "val_loss": float("nan"), "val_acc": float("nan")}
         if val_loader is not None:
-            row["val_loss"], row["val_acc"] = _validate(model, val_loader, loss_fn, device)
+            row["val_loss"], row["val_acc"] = evaluate(model, val_loader, loss_fn, device)
         row["seconds"] = time.perf_counter() - start
         history.rows.append(row)
         epochs.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.3f}",
                            val=f"{row['val_acc']:.3f}" if val_loader is not None else "-")
         if out is not None:
-            metrics = dict(row, history=history.df.to_dict("list"))
-            last = save_checkpoint(out / "last.pt", model, cfg, train_data.classes, metrics)
-            history.df.to_csv(out / "history.csv", index=False)
-            score = row["val_acc"] if val_loader is not None else epoch
-            if score > best:
-                best = score
-                history.best_path = out / "best.pt"
-                shutil.copyfile(last, history.best_path)
+            best = _save_epoch(out, model, cfg, train_data.classes, history, row, best, val_loader is not None)
         if on_epoch_end is not None:
             on_epoch_end(row)
     return history
+
+
+def _step(model: nn.Module, cfg: TrainConfig, device: torch.device, steps_per_epoch: int) -> Step:
+    """SGD with momentum and weight decay, the config's learning-rate schedule per iteration, the scaler."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=cfg.momentum,
+                                weight_decay=cfg.reg, nesterov=cfg.nesterov and cfg.momentum > 0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: cfg.lr_factor(it / steps_per_epoch))
+    use_scaler = cfg.amp and device.type == "cuda" and mixed_precision_dtype(device) == torch.float16
+    return Step(optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=use_scaler), cfg.amp, cfg.channels_last)
+
+
+def _save_epoch(out: Path, model: nn.Module, cfg: TrainConfig, classes, history: History, row: dict,
+                best: float, validated: bool) -> float:
+    """``last.pt`` and ``history.csv`` after every epoch; ``best.pt`` when the epoch is the best so far
+    (validation accuracy, or the latest epoch without validation data). Returns the best score."""
+    metrics = dict(row, history=history.df.to_dict("list"))
+    last = save_checkpoint(out / "last.pt", model, cfg, classes, metrics)
+    history.df.to_csv(out / "history.csv", index=False)
+    score = row["val_acc"] if validated else row["epoch"]
+    if score > best:
+        history.best_path = out / "best.pt"
+        shutil.copyfile(last, history.best_path)
+        return score
+    return best
