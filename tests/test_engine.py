@@ -234,3 +234,21 @@ def test_cpu_mixed_precision_only_where_the_cpu_has_amx(monkeypatch, amx, avx512
             assert layer(torch.randn(2, 4)).dtype == torch.float32
     finally:
         train.cpu_has_fast_bfloat16.cache_clear()
+
+
+def test_the_settings_cell_decides_outside_grading_and_the_grader_decides_while_grading(monkeypatch):
+    from a2lib import mode
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("A2_FAST", "1")
+    mode.reset_settings()
+    try:
+        assert mode.fast_mode() is True                       # no settings cell: the environment
+        assert mode.use_settings(fast=False, epochs=3)["fast"] is False   # the cell wins over A2_FAST
+        assert mode.fast_mode() is False and mode.setting("epochs") == 3
+        monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # grading: the grader's A2_FAST wins
+        assert mode.fast_mode() is True and mode.use_settings(fast=False)["fast"] is True
+        monkeypatch.setenv("A2_FAST", "0")
+        assert mode.fast_mode() is False
+    finally:
+        mode.reset_settings()
