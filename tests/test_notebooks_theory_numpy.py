@@ -17,8 +17,7 @@ from a2lib.checks.theory import Q2_NETWORK, Q2_POINTS, autograd_linearization
 from autograder.engine.course import Course
 from autograder.locations import SOURCE_NOTEBOOKS
 from autograder.notebooks import notebook_folders
-from autograder.tools.local import kit_hidden_tests
-from notebook_solutions import solution_namespace
+from autograder.tools.local import kit_hidden_tests, solution_namespace
 
 STEMS = ["01_theory", "02_numpy_convnet"]
 STUDENT_NAMES = {"01_theory": ["q1_matrix", "conv_as_matrix", "Q2_ANSWERS", "linearize", "DEAD_RELU_ANSWER"],

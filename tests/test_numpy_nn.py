@@ -17,7 +17,7 @@ from a2lib.checks import theory
 from a2lib.numpy_nn import (ConvNet, Module, SoftmaxCrossEntropy, eval_numerical_gradient,
                             eval_numerical_gradient_array, fit, rel_error)
 from autograder.tools.local import run_local
-from notebook_solutions import solution_namespace
+from autograder.tools.local import solution_namespace
 
 
 def hidden_message(ns: dict, grade_id: str, **replaced) -> str:

@@ -91,10 +91,6 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def parameter_shapes(model: nn.Module) -> list[tuple[int, ...]]:
-    return sorted(tuple(p.shape) for p in model.parameters())
-
-
 def fill_parameters(model: nn.Module, seed: int = 0) -> nn.Module:
     """Give every parameter fixed values that depend only on its shape and ``seed``.
 

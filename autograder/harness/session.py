@@ -24,7 +24,6 @@ from .wire import WireError, decode
 
 AGENT_SOURCE = inspect.getsource(agent.__a2kit_install)
 MAX_REPLY_BYTES = 512 * 2**20   # all outputs of one snippet together
-MAX_STUDENT_TEXT = 4000         # characters of the student's own printing kept for the message
 DEFAULT_TIMEOUT_S = 120.0
 
 

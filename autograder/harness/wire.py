@@ -22,14 +22,6 @@ class WireError(ValueError):
     """A value that is not a plain numeric array (the message says what it was)."""
 
 
-def encode(value: np.ndarray) -> dict:
-    """A numeric numpy array as a JSON-able dict (the trusted side's encoder; the kernel has its own copy)."""
-    array = np.asarray(value).copy(order="C")  # (ascontiguousarray would make a 0-d array 1-d)
-    if array.dtype.name not in DTYPES:
-        raise WireError(f"dtype {array.dtype} cannot be sent: only booleans, integers and floats")
-    return {"dtype": array.dtype.name, "shape": list(array.shape), "data": base64.b64encode(array.tobytes()).decode()}
-
-
 def decode(message, max_bytes: int = MAX_BYTES) -> np.ndarray:
     """The array described by ``message``, checked before it is built; raises WireError otherwise."""
     if not isinstance(message, dict) or set(message) != {"dtype", "shape", "data"}:
