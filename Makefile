@@ -1,6 +1,6 @@
 # The kit's two everyday commands. Each sets up what it needs on a fresh machine.
 #   make demo   the instructor's pipeline on a demo class (release, collect, grade, feedback, export)
-#   make test   every test (the real-data ones included); `make quick` leaves the slow ones out
+#   make test   every test (the real-data ones included); `make quick` is the quick loop (below)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -47,8 +47,9 @@ demo: setup sandbox data
 test: setup sandbox services data
 	$(PY) -m pytest
 
-quick: setup sandbox services
-	$(PY) -m pytest -m "not slow"
+# The quick loop: no real data, no test that takes minutes, no real service (PostgreSQL, Dask cluster, Chromium).
+quick: setup sandbox
+	$(PY) -m pytest -m "not slow and not service and not browser"
 
 # Speed benchmarks (minutes); each writes bench/results/NAME.json and prints its table.
 BENCHMARKS := bench/numpy_conv.py bench/train_speed.py bench/grading.py

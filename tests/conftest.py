@@ -1,4 +1,4 @@
-"""Shared fixtures: a small synthetic CIFAR-10 and the real copy (for tests marked slow)."""
+"""Shared fixtures: a small synthetic CIFAR-10 and the real copy. A test that uses the real copy is slow."""
 from __future__ import annotations
 
 import os
@@ -23,9 +23,17 @@ def synthetic_root(tmp_path_factory) -> Path:
     return root
 
 
+def pytest_collection_modifyitems(config, items):
+    """``slow`` means exactly "needs the real CIFAR-10 copy or takes minutes": every test that asks for
+    ``real_root`` is marked here; tests that take minutes are marked where they are written."""
+    for item in items:
+        if "real_root" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def real_root() -> Path:
-    """The real CIFAR-10 copy (``make data`` builds it); tests using it are marked slow."""
+    """The real CIFAR-10 copy (``make data`` builds it); tests using it are marked slow (above)."""
     folder = REAL_DATA / "cifar-10-batches-py"
     assert (folder / "test_batch").exists(), (
         f"Real CIFAR-10 is missing from {folder}: run `make data` (or set A2_REAL_DATA)."

@@ -91,6 +91,8 @@ def test_every_case_builds_against_the_release():
     assert {"solution", "release"} <= {c.name for c in CASES}
 
 
+# Grading the whole corpus takes minutes: every test that reads it is slow.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [c.name for c in CASES])
 def test_case_gets_its_expected_points(name):
     corpus = graded_corpus()
@@ -98,18 +100,21 @@ def test_case_gets_its_expected_points(name):
     assert result.ok, f"{name} ({result.description}):\n  " + "\n  ".join(result.mismatches)
 
 
+@pytest.mark.slow
 def test_grading_changed_nothing_outside_the_scratch_folders():
     corpus = graded_corpus()
     assert corpus.changed_outside == [], "grading changed files it must not touch:\n" + "\n".join(corpus.changed_outside)
     assert (Path(corpus.course.root).parent / "outside" / "sentinel.txt").read_text() == "must survive grading"
 
 
+@pytest.mark.slow
 def test_no_submission_reached_the_network():
     corpus = graded_corpus()
     assert any(c.name == "hostile_network" for c in corpus.cases)
     assert corpus.connections == [], f"a sandboxed kernel reached 127.0.0.1:47613: {corpus.connections}"
 
 
+@pytest.mark.slow
 def test_failures_are_reported_for_the_instructor():
     """Hostile cases that stop the grader (timeouts, memory, process bombs) are flagged, never silent."""
     corpus = graded_corpus()
@@ -145,6 +150,7 @@ def test_tampering_is_reported_exactly_for_cases_that_edit_protected_cells(tmp_p
         assert bool(notes) == bool(protected), f"{case.name}: tampering notes {notes}, protected edits {protected}"
 
 
+@pytest.mark.slow
 def test_nothing_written_during_grading_comes_back():
     """The autograded folders (the source of feedback) hold the submitted files only: a file a kernel
     wrote (e.g. reference values a cheat copied, a planted startup file) stays in its scratch copy."""

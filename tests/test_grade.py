@@ -20,7 +20,6 @@ from autograder.engine.course import Course
 from toy_notebooks import TOY_FOLDERS, toy_notebook
 
 KIT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow  # one grading of the class: ~1 minute on 2 cores
 
 
 TOY_TESTS = [TOY_FOLDERS]

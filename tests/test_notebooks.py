@@ -58,6 +58,7 @@ def test_source_notebook_runs_in_fast_mode(stem, tmp_path, monkeypatch):
     assert not stderr_in_tests, f"test cells write to stderr (nbgrader would score them 0): {stderr_in_tests}"
 
 
+@pytest.mark.slow  # reads the graded corpus (minutes)
 @pytest.mark.parametrize("stem", AVAILABLE)
 def test_solution_gets_full_marks_and_release_gets_zero(stem):
     corpus = graded_corpus()
