@@ -105,7 +105,7 @@ def failure_table(course: Course) -> pd.DataFrame:
     return table.sort_values(["share_failed", "notebook"], ascending=[False, True]).reset_index(drop=True) if len(table) else table
 
 
-def distribution_plot(grades: pd.DataFrame, save: Path):
+def distribution_figure(grades: pd.DataFrame):
     """A histogram of the final grades (``percent``: final points of max), whole students on the y axis."""
     import matplotlib
 
@@ -122,6 +122,14 @@ def distribution_plot(grades: pd.DataFrame, save: Path):
            title=f"Final grades ({len(grades)} students, median {grades['percent'].median():.0f}%)")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
+    return fig
+
+
+def distribution_plot(grades: pd.DataFrame, save: Path) -> Path:
+    """``distribution_figure`` saved as ``save`` (PNG)."""
+    import matplotlib.pyplot as plt
+
+    fig = distribution_figure(grades)
     fig.savefig(save, dpi=110)
     plt.close(fig)
     return save

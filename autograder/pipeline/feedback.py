@@ -294,7 +294,7 @@ def render_html(fb: StudentFeedback) -> str:
 <body><h1>A2 feedback for {esc(fb.student)}</h1>
 {grade_lines(fb)}
 <p>The notebooks' own feedback pages are beside this one.</p>
-<table><tr><th>notebook</th><th>points</th><th>of</th></tr>{rows}</table>
+<table><tr><th>notebook</th><th>autograded points</th><th>of</th></tr>{rows}</table>
 <h2>Graded by hand</h2><ul>{hand or '<li>Nothing.</li>'}</ul>
 <h2>Tests that did not pass</h2><ul>{failed or '<li>None: well done.</li>'}</ul>
 <h2>Hints</h2><ul>{hints or '<li>No known mistake recognised.</li>'}</ul>
@@ -310,33 +310,43 @@ def _hand_line(h: dict) -> str:
     return f"not graded yet (of {h['max_score']:g})"
 
 
+def _points(n: float) -> str:
+    return f"{n:g} point{'' if n == 1 else 's'}"
+
+
+def _when(text: str) -> str:
+    return str(text).replace("T", " ")
+
+
 def grade_lines(fb: StudentFeedback) -> str:
     """The grade the LMS gets, line by line, each line saying what it counts (HTML)."""
     g = fb.grade
     if not g:  # not in the gradebook: only what the notebooks say
         return f"<p>Autograded points: <b>{fb.score:g} of {fb.max_score:g}</b>.</p>"
     esc = html.escape
-    maximum = float(g["max"])
     to_grade = float(g.get("hand_to_grade", 0) or 0)
     hand_max = sum(h["max_score"] for h in fb.hand)
     rows = [("Autograded", f"{float(g['autograded']):g}",
-             f"the test cells, decided by the grader ({fb.max_score:g} points possible)"),
+             f"your code, checked by the grader's tests (of {_points(fb.max_score)})"),
             ("Graded by hand", f"{float(g['hand']):g}",
-             f"the written answers, graded by your instructor ({hand_max:g} points possible"
-             + (f"; {to_grade:g} not graded yet" if to_grade else "") + ")")]
+             f"your written answers, graded by your instructor (of {_points(hand_max)}"
+             + (f"; {_points(to_grade)} not graded yet" if to_grade else "") + ")")]
     penalty = float(g.get("penalty", 0) or 0)
+    late_policy = ""
     if "days_late" in g and str(g.get("due", "")):
         days = int(float(g["days_late"]))
-        when = f"submitted {esc(str(g['submitted_at']))}" if g.get("submitted_at") else "no submission time known"
-        why = (f"{days} day{'s' if days != 1 else ''} late ({when}; due {esc(str(g['due']))}): "
-               f"{float(g['penalty_percent']):g}% of {float(g['total']):g} points") if days else f"on time ({when})"
-        note = f"; {esc(str(g['late_note']))}" if g.get("late_note") else ""
-        rows.append(("Late penalty", f"−{penalty:g}" if penalty else "0", why + note + f" ({esc(fb.policy)})"))
-    rows.append(("Final grade", f"<b>{float(g['final']):g} of {maximum:g}</b>",
-                 "autograded + hand − late penalty: the grade entered in the LMS"
-                 + ("; it may still change: some answers are not graded yet" if to_grade else "")))
+        when = f"submitted {esc(_when(g['submitted_at']))}" if g.get("submitted_at") else "no submission time known"
+        why = (f"{days} day{'s' if days != 1 else ''} late ({when}, due {esc(_when(g['due']))}): "
+               f"{float(g['penalty_percent']):g}% of {_points(float(g['total']))}") if days else \
+            f"on time ({when}, due {esc(_when(g['due']))})"
+        note = f" ({esc(str(g['late_note']))})" if g.get("late_note") else ""
+        rows.append(("Late penalty", f"−{penalty:g}" if penalty else "0", why + note))
+        late_policy = f"<p>Late policy: {esc(fb.policy)}.</p>"
+    rows.append(("Final grade", f"<b>{float(g['final']):g} of {float(g['max']):g}</b>",
+                 "autograded + graded by hand − late penalty: the grade entered in the LMS"
+                 + ("; it may still change, some answers are not graded yet" if to_grade else "")))
     body = "".join(f"<tr><td>{label}</td><td>{value}</td><td>{text}</td></tr>" for label, value, text in rows)
-    return f'<h2>Your grade</h2><table class="grade">{body}</table>'
+    return f'<h2>Your grade</h2><table class="grade">{body}</table>{late_policy}'
 
 
 @dataclass

@@ -163,7 +163,8 @@ class LatePolicy:
         if self.due is None:
             return "no late policy"
         return (f"due {self.due.isoformat(sep=' ', timespec='minutes')}, {self.penalty_per_day:g}% of the points "
-                f"per started day late (at most 100%)" + (f"; {len(self.extensions)} extension(s)" if self.extensions else ""))
+                "per day started after it (at most 100%)"
+                + (f"; {len(self.extensions)} extension(s)" if self.extensions else ""))
 
 
 def days_late(submitted: datetime | None, due: datetime) -> int:
