@@ -75,7 +75,7 @@ def canvas_name(sortable: str) -> str:
     return re.sub(r"[^\w]", "", name)
 
 
-def _handed_in(work: str, release_course, staging: Path) -> dict[str, bytes]:
+def _handed_in(work: str, release_course) -> dict[str, bytes]:
     """The files of a hand-in: ``{relative path: bytes}`` (the toy case's notebook and a checkpoint)."""
     from autograder.tools.corpus import Case, Edit, build_submission
     from toy_notebooks import WRONG_DOUBLE
@@ -114,8 +114,7 @@ def build(layout: str, release_course, folder: Path) -> Download:
     """The class's download in ``layout`` (one of ``LAYOUTS``) as ``folder/<layout>.zip``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    staging = folder / "staging"
-    work = {s.lms_id: _handed_in(s.work, release_course, staging) for s in CLASS}
+    work = {s.lms_id: _handed_in(s.work, release_course) for s in CLASS}
     built = datetime(2026, 3, 10, 9, 0).timetuple()[:6]  # Canvas: the time it built the zip
     entries, download = [], Download(folder / f"{layout}.zip")
     attachment = iter(range(70001, 80000))
@@ -130,7 +129,7 @@ def build(layout: str, release_course, folder: Path) -> Download:
                 continue
             if layout == "canvas_resubmitted":  # a first upload (the blank release), then the work again: "-1"
                 first = f"{prefix}_{next(attachment)}_01_toy.ipynb"
-                entries.append((first, _handed_in("release", release_course, staging)["01_toy.ipynb"], built))
+                entries.append((first, _handed_in("release", release_course)["01_toy.ipynb"], built))
                 download.older.append(first)
             suffix = "-1" if layout == "canvas_resubmitted" else ""
             entries.append((f"{prefix}_{next(attachment)}_01_toy{suffix}.ipynb", files["01_toy.ipynb"], built))
@@ -157,7 +156,6 @@ def build(layout: str, release_course, folder: Path) -> Download:
         download.ignored.append(online)
     if layout == "plain":
         entries.append(("__MACOSX/._alice", b"", built))
-    shutil.rmtree(staging, ignore_errors=True)
     _write(download.zip_path, entries)
     return download
 

@@ -11,7 +11,7 @@ import pytest
 from autograder.harness.cells import find_cell
 from autograder.pipeline import lms
 from autograder.pipeline.collect import collect
-from autograder.pipeline.downloads import parse, plain_id, shown, slug, student_ids
+from autograder.pipeline.downloads import parse, plain_id, slug, student_ids
 from lms_downloads import CHECKPOINT, CLASS, LAYOUTS, LMS_ZONE, SOURCES, build, canvas_times, moodle_worksheet, unzip
 from toy_notebooks import graded_toy_course
 

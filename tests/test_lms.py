@@ -1,6 +1,5 @@
 """The LMS round trip: Canvas and Moodle gradebook files in, import files out, a late policy no time zone shifts."""
 import zipfile
-from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
