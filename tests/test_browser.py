@@ -104,10 +104,12 @@ def test_hand_grade_in_formgrader_counts_in_export_and_feedback(course, browser,
     finally:
         stop(proc)
     assert hand_grades(course, "alice") == [{"notebook": "01_theory", "grade_id": Q3, "score": 1.5, "max_score": 2.0,
-                                              "graded": True, "comment": "Right idea: say why the gradient through a dead unit is zero."}]
+                                              "graded": True, "status": "graded",
+                                              "comment": "Right idea: say why the gradient through a dead unit is zero."}]
     assert main(["-q", "--course", str(course.root), "export"]) == 0
     grades = pd.read_csv(course.root / "exports" / "grades.csv", index_col="student")
     assert (grades.loc["alice", "01_theory"], grades.loc["alice", "total"], grades.loc["alice", "max"]) == (12.5, 12.5, 13)
+    assert (grades.loc["alice", "autograded"], grades.loc["alice", "hand"], grades.loc["alice", "final"]) == (11, 1.5, 12.5)
     assert main(["-q", "--course", str(course.root), "feedback"]) == 0
     for page in ("a2kit_feedback.html", "01_theory.html"):
         assert "say why the gradient through a dead unit is zero" in (course.feedback_dir("alice") / page).read_text()

@@ -128,7 +128,8 @@ def test_failures_are_reported_for_the_instructor():
 
 def test_tampering_is_reported_exactly_for_cases_that_edit_protected_cells(tmp_path):
     """Built from the release, every case is checked like a collected hand-in: only edits of test or
-    read-only cells (e.g. a deleted test cell) count as tampering."""
+    read-only cells and changes to the grading cells themselves (deleted, duplicated, renamed,
+    re-tagged, added) count as tampering."""
     import nbformat
 
     from autograder.pipeline.collect import _tampering_notes
@@ -145,7 +146,7 @@ def test_tampering_is_reported_exactly_for_cases_that_edit_protected_cells(tmp_p
         for stem in case.notebooks:
             for c in nbformat.read(course.release_dir / f"{stem}.ipynb", as_version=4).cells:
                 release_cells[stem, c.metadata.get("nbgrader", {}).get("grade_id")] = c.metadata.get("nbgrader", {})
-        protected = [e for e in case.edits if not release_cells.get((e.notebook, e.cell), {}).get("solution")]
+        protected = [e for e in case.edits if e.tampers or not release_cells.get((e.notebook, e.cell), {}).get("solution")]
         notes = _tampering_notes(folder, course.release_dir)
         assert bool(notes) == bool(protected), f"{case.name}: tampering notes {notes}, protected edits {protected}"
 

@@ -38,7 +38,7 @@ def test_postgresql_without_a_driver_is_one_sentence(tmp_path, monkeypatch, caps
     assert main(["-q", "--course", str(tmp_path), "--db", "postgresql://grader@127.0.0.1/a2", "export"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "Traceback" not in err
-    assert "needs a PostgreSQL driver" in err and "pip install 'a2-course-kit[postgres]'" in err
+    assert "needs a PostgreSQL driver" in err and "pip install 'a2kit[postgres]'" in err
 
 
 def test_external_dask_cluster_grades_like_the_local_one(tmp_path):

@@ -10,6 +10,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nbgrader.exchange import ExchangeError
+from nbgrader.exchange.default.list import ExchangeList
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -40,8 +42,20 @@ def gradebook_url(url: str) -> str:
     installed = [name for name, module in POSTGRES_DRIVERS.items() if importlib.util.find_spec(module)]
     if driver and driver in POSTGRES_DRIVERS and driver not in installed or not driver and not installed:
         raise RuntimeError(f"The gradebook URL {dialect}+{driver or '...'}:// needs a PostgreSQL driver: "
-                           "install it with `pip install 'a2-course-kit[postgres]'` (psycopg).")
+                           "install it with `pip install 'a2kit[postgres]'` (psycopg).")
     return url if driver else f"postgresql+{installed[0]}://{rest}"
+
+
+class NoExchange(ExchangeList):
+    """nbgrader's exchange, which the kit does not use (students hand in through the LMS, ``a2kit collect``).
+
+    nbgrader's API lists the exchange whenever it starts and, finding no exchange folder, logs
+    "Unwritable directory, please contact your instructor" on every command. This lister reports
+    the exchange missing without a word; nbgrader then leaves it alone, as it did before.
+    """
+
+    def start(self):
+        raise ExchangeError("the A2 kit uses no nbgrader exchange")
 
 
 def nbgrader_config(root: Path, db_url: str | None = None) -> Config:
@@ -49,8 +63,9 @@ def nbgrader_config(root: Path, db_url: str | None = None) -> Config:
     config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.db_url = gradebook_url(db_url) if db_url else f"sqlite:///{Path(root) / 'gradebook.db'}"
-    # The course's own exchange (nbgrader's default is a system folder, which it complains about).
+    # No exchange: nbgrader's default is a system folder, which it complains about on every command.
     config.Exchange.root = str(Path(root) / "exchange")
+    config.ExchangeFactory.list = f"{NoExchange.__module__}.{NoExchange.__qualname__}"
     return config
 
 

@@ -40,6 +40,7 @@ from .gradebook import copy_assignment, in_gradebook, merge_rows
 from .preflight import GradingUnavailable, preflight
 from .records import GradingJob, GradingResult
 from .scheduling import kernel_threads, run_jobs, start_forkserver
+from .tampering import restore_files
 from .trees import read_tree, tree_hash, write_tree
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,11 @@ def changed_submissions(course: Course, names: list[str], force: bool, state: di
 
 def build_jobs(course: Course, students: list[str], plan: dict, env: dict, limits: dict,
                **options) -> dict[str, GradingJob]:
-    """One self-contained job per student: files, the assignment's gradebook template, plan, limits, key."""
+    """One self-contained job per student: files, the assignment's gradebook template, plan, limits, key.
+
+    Each submission's grading cells are restored from the release first (``tampering.restore_files``):
+    nbgrader grades the notebooks as released, with the student's answers, and the job names what
+    was restored."""
     course_id = course.config.CourseDirectory.course_id
     with tempfile.TemporaryDirectory(prefix="a2kit-template-") as tmp:
         template_url = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
@@ -174,9 +179,12 @@ def build_jobs(course: Course, students: list[str], plan: dict, env: dict, limit
         template = (Path(tmp) / "gradebook.db").read_bytes()
     source = read_tree(course.source_dir)
     key = course_key(course)
-    return {student: GradingJob(student, course.assignment, course_id, read_tree(course.submitted_dir(student)),
-                                source, template, plan, env=env, limits=limits, key=key, **options)
-            for student in students}
+    jobs = {}
+    for student in students:
+        files, tampering = restore_files(read_tree(course.submitted_dir(student)), course.release_dir)
+        jobs[student] = GradingJob(student, course.assignment, course_id, files, source, template, plan, env=env,
+                                   limits=limits, key=key, tampering=tampering, **options)
+    return jobs
 
 
 @contextlib.contextmanager
@@ -241,7 +249,8 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
     bar = tqdm(total=len(jobs), desc="grade", unit="submission", disable=not progress)
 
     def on_result(out: GradingResult, attempts: int) -> None:
-        report.results[out.student] = _finish(course, out, attempts, digests[out.student], state)
+        result = _finish(course, out, attempts, digests[out.student], state)
+        report.results[out.student] = _named_tampering(result, jobs[out.student].tampering)
         bar.update(1)
 
     try:
@@ -252,6 +261,16 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
         _save_state(course, state)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _named_tampering(result: StudentResult, tampering: list[str]) -> StudentResult:
+    """A graded submission whose grading cells were restored is flagged, and the status says which cells."""
+    if tampering:
+        result.message = "; ".join(filter(None, ["grading cells changed, graded as released: " + "; ".join(tampering),
+                                                 result.message]))
+        if result.status == "graded":
+            result.status = "flagged"
+    return result
 
 
 def _finish(course: Course, out: GradingResult, attempts: int, digest: str, state: dict) -> StudentResult:

@@ -18,7 +18,9 @@ class GradingJob:
     env: the kernel's extra environment (``A2_FAST``, ``A2_DATA``, thread counts); limits: the
     fields of ``sandbox.Limits``; plan: ``{notebook: {grade_id: "test" | "skip"}}``; key: the
     course's secret (hex) for the hidden tests' inputs; notebook_folders: folders holding notebook
-    folders beyond the kit's own (``autograder.notebooks``), whose hidden tests the worker loads too.
+    folders beyond the kit's own (``autograder.notebooks``), whose hidden tests the worker loads too;
+    tampering: the grading cells the student changed, restored from the release in ``submission``
+    (``autograder.engine.tampering``), for the instructor.
     """
 
     student: str
@@ -34,6 +36,7 @@ class GradingJob:
     unsafe: bool = False
     key: str = ""
     notebook_folders: list[str] = field(default_factory=list)
+    tampering: list[str] = field(default_factory=list)
 
     @property
     def notebooks(self) -> int:

@@ -1,7 +1,13 @@
-"""Folders as ``{relative path: bytes}``: how submissions travel to workers and results come back."""
+"""Folders as ``{relative path: bytes}``: how submissions travel to workers and results come back.
+
+File names are data: a name is whatever bytes the file system holds, as Python gives them (bytes
+that are not UTF-8 become surrogate escapes, ``"m\\udcfcller.txt"``); they travel as such (pickle keeps
+them), are written back to the same bytes and hash by their bytes (``os.fsencode``).
+"""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 SKIP = (".ipynb_checkpoints", "__pycache__")
@@ -28,5 +34,5 @@ def tree_hash(folder: Path) -> str:
     """SHA-256 over the relative paths and contents of every file in ``folder``."""
     h = hashlib.sha256()
     for rel, data in read_tree(folder).items():
-        h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+        h.update(os.fsencode(rel) + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()

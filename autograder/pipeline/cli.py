@@ -6,12 +6,16 @@ Each prints a summary table at the end and exits with 1 when something needs the
 attention (a failed grading, an unreadable zip, a duplicate student...), 0 otherwise.
 
     a2kit release                      # course/source/a2 <- notebooks/, student version + a2lib wheel + course/release/a2.zip
-    a2kit collect SRC                  # student folders or LMS zips -> course/submitted/<student>/a2
+    a2kit collect SRC                  # the LMS download (zip or folder) -> course/submitted/<student>/a2
     a2kit grade --workers 2            # sandboxed, parallel autograding (Dask); --scheduler tcp://HOST:8786
-    a2kit feedback                     # course/feedback/<student>/a2/*.html
     a2kit formgrade                    # hand grading in nbgrader's formgrader (JupyterLab on 127.0.0.1)
+    a2kit feedback                     # course/feedback/<student>/a2/: the pages to return (--due, --late-penalty)
     a2kit export                       # course/exports/grades.csv, grade_distribution.png, test_failures.csv
     a2kit export --canvas FILE         # + canvas_import.csv (--moodle FILE: moodle_import.csv; --due, --late-penalty)
+
+The source notebooks (``release --notebooks``) and a course's own notebook folders (``grade
+--notebook-folders``) default to ``$A2KIT_NOTEBOOKS`` and ``$A2KIT_NOTEBOOK_FOLDERS`` (folders
+separated by ``:``) when those are set, so that a course with notebooks of its own sets them once.
     a2kit reference                    # autograder/notebooks/<stem>/reference/ from the source notebooks' solutions
     a2kit demo                         # all of the above on a demo class built from the test corpus
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -28,6 +33,7 @@ from autograder.engine.course import Course
 from autograder.engine.grade import grade_submissions, grading_env
 from autograder.locations import SOURCE_NOTEBOOKS
 
+from .late import LatePolicy
 from .release import release
 from .tables import print_table
 
@@ -36,6 +42,17 @@ ATTENTION = 1
 
 def _course(args) -> Course:
     return Course(Path(args.course), db_url=args.db)
+
+
+def _policy(args, course: Course) -> LatePolicy:
+    return LatePolicy.from_options(course.root, args.due, args.late_penalty, args.tz, args.extensions)
+
+
+def _print_late(policy: LatePolicy, warnings: list[str]) -> None:
+    if policy.due is not None:
+        print(f"\nLate policy: {policy.describe()}")
+    for line in warnings:
+        print(f"  late: {line}")
 
 
 # -- release --------------------------------------------------------------------------------------
@@ -59,7 +76,8 @@ def cmd_collect(args) -> int:
     if not course.release_dir.exists():
         print("No release yet: run `a2kit release` first (collect checks notebook names against it).", file=sys.stderr)
         return ATTENTION
-    report = collect(Path(args.src), course, id_pattern=args.id_pattern, progress=not args.quiet)
+    report = collect(Path(args.src), course, id_pattern=args.id_pattern, progress=not args.quiet, tz=args.tz,
+                     times=Path(args.times) if args.times else None)
     print_table("Collected submissions", report.table())
     print(f"\n{len(report.students)} students collected into {course.root / 'submitted'}")
     if report.needs_attention:
@@ -92,9 +110,11 @@ def cmd_feedback(args) -> int:
     from .feedback import generate_feedback
 
     course = _course(args)
-    results = generate_feedback(course, args.students or None, progress=not args.quiet)
+    policy = _policy(args, course)
+    results = generate_feedback(course, args.students or None, progress=not args.quiet, policy=policy)
     table = pd.DataFrame([{"student": r.student, "ok": r.ok, "hints": r.hints, "message": r.message} for r in results])
     print_table("Feedback", table.set_index("student") if len(table) else table)
+    _print_late(policy, [])
     print(f"\nFeedback pages: {course.root / 'feedback'}/<student>/{course.assignment}/ (a2kit_feedback.html and one page per notebook)")
     return ATTENTION if any(not r.ok for r in results) or not results else 0
 
@@ -103,9 +123,11 @@ def cmd_export(args) -> int:
     from .export import export
 
     course = _course(args)
+    policy = _policy(args, course)
     result = export(course, Path(args.out) if args.out else None, canvas=args.canvas, moodle=args.moodle,
-                    due=args.due, late_penalty=args.late_penalty, column=args.column)
-    print_table("Grades", result.grades)
+                    policy=policy, column=args.column)
+    print_table("Grades (points; final = autograded + hand - late penalty)", result.grades)
+    _print_late(policy, result.warnings)
     print_table("Tests failed most often", result.failures.head(15))
     print(f"\nGrades CSV: {result.grades_csv}\nFailures per test: {result.failures_csv}\nDistribution plot: {result.plot}")
     if result.lms_matches is not None:
@@ -152,6 +174,22 @@ def cmd_demo(args) -> int:
 
 
 # -- parser ---------------------------------------------------------------------------------------
+def _env_folders() -> list[str]:
+    """``$A2KIT_NOTEBOOK_FOLDERS``: folders of a course's own notebook folders, separated by ``:``."""
+    return [f for f in os.environ.get("A2KIT_NOTEBOOK_FOLDERS", "").split(os.pathsep) if f]
+
+
+def _late_options(p: argparse.ArgumentParser) -> None:
+    """The late policy's options, the same for feedback and export (the page shows what the LMS gets)."""
+    p.add_argument("--due", help="due time, ISO 8601 with its offset (e.g. 2026-03-01T23:59+01:00), or without "
+                                 "one and --tz")
+    p.add_argument("--late-penalty", type=float, default=0.0,
+                   help="percent of the points lost per started day after the due time (capped at 100; needs --due)")
+    p.add_argument("--tz", help="time zone of a --due or extension time written without an offset (e.g. Europe/Berlin)")
+    p.add_argument("--extensions", help="CSV of per-student due times, columns student,due "
+                                        "(default: <course>/extensions.csv when it exists)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="a2kit", description="The A2 course kit's autograder: "
                                      "release, collect, grade, feedback, export.")
@@ -161,13 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("release", help="student version of the notebooks (nbgrader generate_assignment) and a zip")
-    p.add_argument("--notebooks", default=str(SOURCE_NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
+    p.add_argument("--notebooks", default=os.environ.get("A2KIT_NOTEBOOKS") or str(SOURCE_NOTEBOOKS),
+                   help="folder of source notebooks (default: $A2KIT_NOTEBOOKS, else the kit's)")
     p.add_argument("--only", nargs="*", help="notebook stems to release (default: all)")
     p.set_defaults(func=cmd_release)
 
-    p = sub.add_parser("collect", help="lay out student folders or LMS zips as nbgrader submissions")
-    p.add_argument("src", help="folder holding one folder or zip file per student")
+    p = sub.add_parser("collect", help="lay out an LMS download (Canvas, Moodle, a folder per student) as nbgrader submissions")
+    p.add_argument("src", help="the LMS's download zip, or the folder it unzips to (or one folder or zip per student)")
     p.add_argument("--id-pattern", help="regular expression whose first group is the student id in a name")
+    p.add_argument("--times", help="submission times from the LMS: Moodle's grading worksheet, or a CSV with ID "
+                                   "(Canvas user id) and submitted_at")
+    p.add_argument("--tz", help="time zone (e.g. Europe/Berlin) of the LMS's zip times and of Moodle's worksheet; "
+                                "without it no zip time is used")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("grade", help="autograde every collected submission, sandboxed and in parallel")
@@ -181,13 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="grade in fast mode (A2_FAST=1: model checks on a test subset)")
     p.add_argument("--force", action="store_true", help="regrade submissions that did not change")
     p.add_argument("--unsafe", action="store_true", help="grade without the bubblewrap sandbox (never with real students)")
-    p.add_argument("--notebook-folders", action="append", default=[], metavar="DIR",
+    p.add_argument("--notebook-folders", action="append", default=_env_folders(), metavar="DIR",
                    help="a folder of notebook folders (hidden tests, references, cases) for notebooks beyond the kit's, "
-                        "laid out as autograder/notebooks/ (repeatable)")
+                        "laid out as autograder/notebooks/ (repeatable; default: $A2KIT_NOTEBOOK_FOLDERS)")
     p.set_defaults(func=cmd_grade)
 
-    p = sub.add_parser("feedback", help="feedback pages for students (hidden tests removed, hints, per-class bars)")
+    p = sub.add_parser("feedback", help="feedback pages for students: the final grade line by line, hints, per-class bars")
     p.add_argument("students", nargs="*")
+    _late_options(p)
     p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("export", help="grades CSV, grade distribution plot, failures per test")
@@ -195,9 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--canvas", help="Canvas gradebook export (CSV): writes canvas_import.csv with each student's points")
     p.add_argument("--moodle", help="Moodle grade export (CSV): writes moodle_import.csv (by ID number / email)")
     p.add_argument("--column", help="the assignment's column in the LMS file (default: the one named like the assignment)")
-    p.add_argument("--due", help="due time, ISO 8601 (e.g. 2026-03-01T23:59+01:00; UTC without a zone)")
-    p.add_argument("--late-penalty", type=float, default=0.0,
-                   help="percent of the points lost per started day after --due (capped at 100)")
+    _late_options(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("formgrade", help="hand grading: nbgrader's formgrader in JupyterLab on this course")
@@ -217,9 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every typical mistake of the corpus (default: one per notebook)")
     p.add_argument("--hostile", action="store_true",
                    help="include the hostile, cheating and honest-but-chatty corpus cases (slower)")
-    p.add_argument("--notebooks", default=str(SOURCE_NOTEBOOKS), help="folder of source notebooks (default: the kit's)")
+    p.add_argument("--notebooks", default=os.environ.get("A2KIT_NOTEBOOKS") or str(SOURCE_NOTEBOOKS),
+                   help="folder of source notebooks (default: $A2KIT_NOTEBOOKS, else the kit's)")
     p.add_argument("--unsafe", action="store_true")
-    p.add_argument("--notebook-folders", action="append", default=[], metavar="DIR", help="as for grade")
+    p.add_argument("--notebook-folders", action="append", default=_env_folders(), metavar="DIR", help="as for grade")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -2,18 +2,23 @@
 
 ``export(course, out)`` writes into ``out`` (default ``<course>/exports``):
 
-* ``grades.csv`` — one row per student; one column per part (notebook) with its points, then
-  ``total``, ``max`` and ``percent``;
-* ``grade_distribution.png`` — a histogram of the students' percentages;
+* ``grades.csv`` — one row per student: one column per notebook (its points, autograded and
+  hand-graded), then ``autograded`` (points of the test cells, decided by the grader), ``hand``
+  (points given by hand in formgrader so far), ``hand_to_grade`` (points of answers nobody graded
+  yet), ``total`` (autograded + hand), ``max``; with a due time (``--due``) the late policy's
+  columns (``submitted_at``, ``time_source``, ``due``, ``days_late``, ``penalty_percent``,
+  ``late_note``: :mod:`autograder.pipeline.late`); then ``penalty`` (points taken for lateness),
+  ``final`` (total − penalty: what the LMS gets) and ``percent`` (final of max);
+* ``grade_distribution.png`` — a histogram of the final grades (percent of max), students counted
+  in whole numbers;
 * ``test_failures.csv`` — one row per autograded test cell: its points, how many students failed it
   (scored below full marks) out of how many were graded, and the share;
-* with ``due`` (and ``late_penalty``, percent per started day): ``grades.csv`` gains
-  ``submitted_at``, ``days_late``, ``penalty_percent`` and ``final`` (see ``autograder.pipeline.lms``);
 * with ``canvas`` / ``moodle`` (the LMS's own gradebook export): ``canvas_import.csv`` /
-  ``moodle_import.csv``, each student's points (``final``) in the assignment's column, ready to
-  import, and ``lms_matches.csv``: every student with how they were matched (unmatched ones listed).
+  ``moodle_import.csv``, each student's ``final`` in the assignment's column, ready to import, and
+  ``lms_matches.csv``: every student with how they were matched (unmatched ones listed).
 
-Hand grades (formgrader) are in the gradebook's scores, so they count here like autograded ones.
+:func:`grade_sheet` is the table both ``export`` and ``a2kit feedback`` read: the page a student
+gets shows the numbers the LMS gets.
 """
 from __future__ import annotations
 
@@ -25,15 +30,18 @@ import pandas as pd
 from autograder.engine.course import Course
 from autograder.harness.cells import autograded_cells
 
-from . import lms
+from . import late, lms
+
+POINT_COLUMNS = ["autograded", "hand", "hand_to_grade", "total", "max"]
 
 
 def grades_table(course: Course) -> pd.DataFrame:
-    """One row per student with a submission (index ``student``), one column per notebook, total, max, percent."""
+    """One row per student with a submission (index ``student``): one column per notebook, then
+    ``POINT_COLUMNS`` (see the module's docstring)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     rows = []
-    empty = pd.DataFrame(columns=["total", "max", "percent"])
+    empty = pd.DataFrame(columns=POINT_COLUMNS)
     if course.db_url.startswith("sqlite:///") and not Path(course.db_url[len("sqlite:///"):]).exists():
         return empty  # nothing graded yet; do not create a gradebook as a side effect
     with Gradebook(course.db_url) as gb:
@@ -42,17 +50,42 @@ def grades_table(course: Course) -> pd.DataFrame:
         except MissingEntry:
             return empty
         parts = [nb.name for nb in assignment.notebooks]
-        maxima = {nb.name: nb.max_score for nb in assignment.notebooks}
+        maximum = sum(nb.max_score for nb in assignment.notebooks)
         for sub in assignment.submissions:
-            row = {"student": sub.student.id}
-            row.update({nb.name: nb.score for nb in sub.notebooks})
+            row = {"student": sub.student.id, "autograded": 0.0, "hand": 0.0, "hand_to_grade": 0.0}
+            for nb in sub.notebooks:
+                by_hand = {c.name for c in nb.notebook.solution_cells}  # a graded answer cell is graded by hand
+                row[nb.name] = nb.score
+                for g in nb.grades:
+                    if g.name not in by_hand:
+                        row["autograded"] += g.score or 0.0
+                    elif g.manual_score is None and g.auto_score is None:
+                        row["hand_to_grade"] += g.max_score
+                    else:
+                        row["hand"] += g.score or 0.0
             rows.append(row)
-    table = pd.DataFrame(rows, columns=["student", *parts]).set_index("student").sort_index()
-    table = table.fillna(0.0)
-    table["total"] = table[parts].sum(axis=1)
-    table["max"] = sum(maxima.values())
-    table["percent"] = (100 * table["total"] / table["max"]).round(1) if len(table) else []
+    table = pd.DataFrame(rows, columns=["student", *parts, "autograded", "hand", "hand_to_grade"])
+    table = table.set_index("student").sort_index().fillna(0.0)
+    table["total"] = table["autograded"] + table["hand"]
+    table["max"] = float(maximum)
     return table
+
+
+def grade_sheet(course: Course, policy: late.LatePolicy | None = None) -> pd.DataFrame:
+    """``grades_table`` with the late policy applied: its columns, ``penalty``, ``final`` and ``percent``."""
+    policy = policy or late.LatePolicy()
+    table = grades_table(course)
+    if policy.due is not None:
+        columns = late.late_columns(list(table.index), lms.read_roster(course), policy)
+        table = table.join(columns)
+        share = table["penalty_percent"].astype(float) / 100
+    else:
+        share = 0.0
+    table["final"] = (table["total"] * (1 - share)).round(2)
+    table["penalty"] = (table["total"] - table["final"]).round(2)
+    table["percent"] = (100 * table["final"] / table["max"]).round(1) if len(table) else []
+    ordered = [c for c in table.columns if c not in ("penalty", "final", "percent")] + ["penalty", "final", "percent"]
+    return table[ordered]
 
 
 def failure_table(course: Course) -> pd.DataFrame:
@@ -72,18 +105,31 @@ def failure_table(course: Course) -> pd.DataFrame:
     return table.sort_values(["share_failed", "notebook"], ascending=[False, True]).reset_index(drop=True) if len(table) else table
 
 
-def distribution_plot(grades: pd.DataFrame, save: Path):
+def distribution_figure(grades: pd.DataFrame):
+    """A histogram of the final grades (``percent``: final points of max), whole students on the y axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     sns.histplot(grades["percent"], bins=range(0, 105, 5), ax=ax)
-    ax.set(xlabel="autograded points (%)", ylabel="students", xlim=(0, 100),
-           title=f"Grade distribution ({len(grades)} students, median {grades['percent'].median():.0f}%)")
+    late_part = " − late penalty" if grades["penalty"].astype(float).gt(0).any() else ""
+    ax.set(xlabel=f"final grade (% of {grades['max'].iloc[0]:g} points: autograded + hand{late_part})",
+           ylabel="students", xlim=(0, 100),
+           title=f"Final grades ({len(grades)} students, median {grades['percent'].median():.0f}%)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
+    return fig
+
+
+def distribution_plot(grades: pd.DataFrame, save: Path) -> Path:
+    """``distribution_figure`` saved as ``save`` (PNG)."""
+    import matplotlib.pyplot as plt
+
+    fig = distribution_figure(grades)
     fig.savefig(save, dpi=110)
     plt.close(fig)
     return save
@@ -98,6 +144,7 @@ class ExportResult:
     plot: Path | None
     lms_files: list[Path] = field(default_factory=list)
     lms_matches: pd.DataFrame | None = None  # student, points, status, lms_name, lms (one row per student and LMS row)
+    warnings: list[str] = field(default_factory=list)  # about lateness: disagreements, missing times, extensions
 
     @property
     def unmatched(self) -> list[str]:
@@ -106,19 +153,19 @@ class ExportResult:
 
 
 def export(course: Course, out: Path | None = None, *, canvas: Path | None = None, moodle: Path | None = None,
-           due: str | None = None, late_penalty: float = 0.0, column: str | None = None) -> ExportResult:
-    """Write the exports (see the module's docstring); ``due`` is an ISO 8601 time (UTC without a zone)."""
+           policy: late.LatePolicy | None = None, column: str | None = None) -> ExportResult:
+    """Write the exports (see the module's docstring) under the late ``policy`` (default: none)."""
     out = Path(out) if out else course.root / "exports"
     out.mkdir(parents=True, exist_ok=True)
-    grades, failures = grades_table(course), failure_table(course)
+    policy = policy or late.LatePolicy()
+    grades, failures = grade_sheet(course, policy), failure_table(course)
     roster = lms.read_roster(course)
-    if due:
-        grades = lms.apply_late_policy(grades, roster, lms.parse_time(due), late_penalty)
     grades.to_csv(out / "grades.csv")
     failures.to_csv(out / "test_failures.csv", index=False)
     plot = distribution_plot(grades, out / "grade_distribution.png") if len(grades) else None
-    result = ExportResult(grades, failures, out / "grades.csv", out / "test_failures.csv", plot)
-    points = grades["final"] if "final" in grades else grades["total"]
+    result = ExportResult(grades, failures, out / "grades.csv", out / "test_failures.csv", plot,
+                          warnings=late.warnings(grades, policy))
+    points = grades["final"]
     max_points = float(grades["max"].iloc[0]) if len(grades) else 0.0
     imports = []
     if canvas:

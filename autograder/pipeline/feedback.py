@@ -1,13 +1,18 @@
 """Feedback for students: nbgrader's HTML plus the kit's own page.
 
-For each graded student, ``feedback/<student>/a2/`` receives:
+For each graded student, ``feedback/<student>/a2/`` receives, and holds nothing else (it is the
+folder to return):
 
 * ``<notebook>.html`` — nbgrader's feedback; each test cell shows the harness's verdict (the hidden
   test's lines and, when it failed, one ``AssertionError: message``, never the hidden test's code);
-* ``a2kit_feedback.html`` — a one-page summary: points per notebook, the hand-graded answers'
-  scores and comments (formgrader), every failed test with its message, plain-words hints for known
-  failure signatures (see ``SIGNATURES``), and per-class accuracy bars of each submitted model
-  against the reference.
+* ``a2kit_feedback.html`` — a one-page summary: the grade the LMS gets, line by line (autograded
+  points, hand-graded points, the late penalty, the final grade, each explained; the same numbers
+  as ``a2kit export``, :func:`autograder.pipeline.export.grade_sheet`), points per notebook, the
+  hand-graded answers' scores and comments (formgrader; "No response" for a blank answer), every
+  failed test with its message, plain-words hints for known failure signatures (see
+  ``SIGNATURES``), and per-class accuracy bars of each submitted model against the reference;
+* ``<notebook>.ipynb`` — the student's notebooks as they handed them in (not their checkpoints,
+  which they have and which weigh megabytes).
 
 Per-class accuracies come from the graded test cells of the autograded notebooks (their outputs are
 written by the harness), never from the student's own cells: a hidden test that evaluates a
@@ -24,6 +29,7 @@ import base64
 import html
 import io
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +41,9 @@ from autograder.harness.cells import autograded_cells, cells_by_id
 from autograder.harness.outputs import PER_CLASS_MIME
 from autograder.notebooks.model_scoring import reference_per_class
 
+from .export import grade_sheet
 from .formgrade import hand_grades
+from .late import LatePolicy
 
 NOT_SUBMITTED = "notebook not submitted"
 
@@ -109,6 +117,8 @@ class StudentFeedback:
     per_class: list[PerClass] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     hand: list[dict] = field(default_factory=list)  # autograder.pipeline.formgrade.hand_grades
+    grade: dict = field(default_factory=dict)  # the student's row of export.grade_sheet (what the LMS gets)
+    policy: str = ""  # the late policy in words
 
     @property
     def score(self) -> float:
@@ -275,19 +285,68 @@ def render_html(fb: StudentFeedback) -> str:
                       for t in fb.tests if t.failed and t.notebook not in missing)
     hints = "".join(f"<li>{esc(h)}</li>" for h in fb.hints)
     figures = "".join(_figure_html(per_class_figure(r)) for r in fb.per_class)
-    hand = "".join(f"<li><b>{esc(h['notebook'])} / {esc(h['grade_id'])}</b>: "
-                   + (f"{h['score']:g} of {h['max_score']:g}" if h["graded"] else f"not graded yet (of {h['max_score']:g})")
-                   + (f"<blockquote>{esc(h['comment'])}</blockquote>" if h["comment"] else "") + "</li>" for h in fb.hand)
+    hand = "".join(f"<li><b>{esc(h['notebook'])} / {esc(h['grade_id'])}</b>: " + _hand_line(h)
+                   + (f"<blockquote>{esc(h['comment'])}</blockquote>" if h["comment"] and h["status"] != "no response" else "")
+                   + "</li>" for h in fb.hand)
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>A2 feedback: {esc(fb.student)}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em;text-align:left}}</style></head>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em;text-align:left}}
+.grade td:nth-child(2){{text-align:right;white-space:nowrap}}</style></head>
 <body><h1>A2 feedback for {esc(fb.student)}</h1>
-<p>Autograded points: <b>{fb.score:g} of {fb.max_score:g}</b>. The notebooks' own feedback pages are beside this one.</p>
-<table><tr><th>notebook</th><th>points</th><th>of</th></tr>{rows}</table>
+{grade_lines(fb)}
+<p>The notebooks' own feedback pages are beside this one.</p>
+<table><tr><th>notebook</th><th>autograded points</th><th>of</th></tr>{rows}</table>
 <h2>Graded by hand</h2><ul>{hand or '<li>Nothing.</li>'}</ul>
 <h2>Tests that did not pass</h2><ul>{failed or '<li>None: well done.</li>'}</ul>
 <h2>Hints</h2><ul>{hints or '<li>No known mistake recognised.</li>'}</ul>
 <h2>Your models, class by class</h2>{figures or '<p>No model evaluated.</p>'}
 </body></html>"""
+
+
+def _hand_line(h: dict) -> str:
+    if h["status"] == "no response":
+        return f"No response (0 of {h['max_score']:g}): the answer was left blank"
+    if h["status"] == "graded":
+        return f"{h['score']:g} of {h['max_score']:g}"
+    return f"not graded yet (of {h['max_score']:g})"
+
+
+def _points(n: float) -> str:
+    return f"{n:g} point{'' if n == 1 else 's'}"
+
+
+def _when(text: str) -> str:
+    return str(text).replace("T", " ")
+
+
+def grade_lines(fb: StudentFeedback) -> str:
+    """The grade the LMS gets, line by line, each line saying what it counts (HTML)."""
+    g = fb.grade
+    if not g:  # not in the gradebook: only what the notebooks say
+        return f"<p>Autograded points: <b>{fb.score:g} of {fb.max_score:g}</b>.</p>"
+    esc = html.escape
+    to_grade = float(g.get("hand_to_grade", 0) or 0)
+    hand_max = sum(h["max_score"] for h in fb.hand)
+    rows = [("Autograded", f"{float(g['autograded']):g}",
+             f"your code, checked by the grader's tests (of {_points(fb.max_score)})"),
+            ("Graded by hand", f"{float(g['hand']):g}",
+             f"your written answers, graded by your instructor (of {_points(hand_max)}"
+             + (f"; {_points(to_grade)} not graded yet" if to_grade else "") + ")")]
+    penalty = float(g.get("penalty", 0) or 0)
+    late_policy = ""
+    if "days_late" in g and str(g.get("due", "")):
+        days = int(float(g["days_late"]))
+        when = f"submitted {esc(_when(g['submitted_at']))}" if g.get("submitted_at") else "no submission time known"
+        why = (f"{days} day{'s' if days != 1 else ''} late ({when}, due {esc(_when(g['due']))}): "
+               f"{float(g['penalty_percent']):g}% of {_points(float(g['total']))}") if days else \
+            f"on time ({when}, due {esc(_when(g['due']))})"
+        note = f" ({esc(str(g['late_note']))})" if g.get("late_note") else ""
+        rows.append(("Late penalty", f"−{penalty:g}" if penalty else "0", why + note))
+        late_policy = f"<p>Late policy: {esc(fb.policy)}.</p>"
+    rows.append(("Final grade", f"<b>{float(g['final']):g} of {float(g['max']):g}</b>",
+                 "autograded + graded by hand − late penalty: the grade entered in the LMS"
+                 + ("; it may still change, some answers are not graded yet" if to_grade else "")))
+    body = "".join(f"<tr><td>{label}</td><td>{value}</td><td>{text}</td></tr>" for label, value, text in rows)
+    return f'<h2>Your grade</h2><table class="grade">{body}</table>{late_policy}'
 
 
 @dataclass
@@ -299,13 +358,34 @@ class FeedbackResult:
     hints: int
 
 
-def generate_feedback(course: Course, students: list[str] | None = None, progress: bool = True) -> list[FeedbackResult]:
-    """nbgrader's feedback (hidden tests removed) and the kit's page, for every autograded student."""
+def returned_folder(course: Course, student: str) -> None:
+    """The folder to return holds the pages and the student's own notebooks: nbgrader's copies of the
+    other submitted files (checkpoints, megabytes) are removed."""
+    folder = course.feedback_dir(student)
+    for path in sorted(folder.rglob("*"), reverse=True) if folder.is_dir() else []:
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path.suffix != ".html" or path.parent != folder:
+            path.unlink()
+    for notebook in sorted(course.submitted_dir(student).glob("*.ipynb")):
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(notebook, folder / notebook.name)
+
+
+def generate_feedback(course: Course, students: list[str] | None = None, progress: bool = True,
+                      policy: LatePolicy | None = None) -> list[FeedbackResult]:
+    """nbgrader's feedback (hidden tests removed) and the kit's page, for every autograded student.
+
+    ``policy``: the late policy, as ``a2kit export`` gets it, so that the page's final grade is the LMS's.
+    """
     from tqdm.auto import tqdm
 
     if students is None:
         autograded = course.root / "autograded"
         students = sorted(p.name for p in autograded.iterdir() if (p / course.assignment).is_dir()) if autograded.is_dir() else []
+    policy = policy or LatePolicy()
+    sheet = grade_sheet(course, policy)
     results = []
     for student in tqdm(students, desc="feedback", unit="student", disable=not progress):
         folder = course.feedback_dir(student)
@@ -313,8 +393,11 @@ def generate_feedback(course: Course, students: list[str] | None = None, progres
         message = "" if ok else f"nbgrader generate_feedback failed: {log.strip().splitlines()[-1] if log.strip() else 'no log'}"
         try:
             fb = read_student(course, student)
+            fb.grade = sheet.loc[student].to_dict() if student in sheet.index else {}
+            fb.policy = policy.describe()
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "a2kit_feedback.html").write_text(render_html(fb))
+            returned_folder(course, student)
             hints = len(fb.hints)
         except Exception as exc:  # one student's broken notebook must not stop the class's feedback
             ok, message, hints = False, f"kit feedback failed: {exc!r}", 0

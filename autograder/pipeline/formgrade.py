@@ -24,7 +24,7 @@ from pathlib import Path
 from autograder.engine.course import CONFIG_FILE, Course
 
 SERVER_CONFIG = "nbgrader_config.py"
-COURSE_SETTINGS = ("CourseDirectory", "Exchange")  # the sections Course sets for its folder
+COURSE_SETTINGS = ("CourseDirectory", "Exchange", "ExchangeFactory")  # the sections Course sets for its folder
 
 
 def write_server_config(course: Course) -> Path:
@@ -106,7 +106,12 @@ def formgrade_server(course: Course, port: int | None = None, token: str | None 
 
 
 def hand_grades(course: Course, student: str) -> list[dict]:
-    """Cells graded by hand: ``[{notebook, grade_id, score, max_score, graded, comment}]`` (graded: a score was entered)."""
+    """Cells graded by hand: ``[{notebook, grade_id, score, max_score, graded, status, comment}]``.
+
+    ``status``: ``graded`` (a score was entered), ``no response`` (the answer was left as released:
+    nbgrader scores it 0 and says "No response."), ``to grade`` (nobody graded it yet); ``graded`` is
+    true for the first two.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     rows = []
@@ -116,10 +121,14 @@ def hand_grades(course: Course, student: str) -> list[dict]:
         except MissingEntry:
             return rows
         for nb in submission.notebooks:
-            comments = {c.name: c.comment for c in nb.comments}
+            comments = {c.name: c for c in nb.comments}
             answers = {c.name for c in nb.notebook.solution_cells}  # a graded answer cell is graded by hand
             for g in nb.grades:
                 if g.name in answers or g.manual_score is not None:  # (or a grader overrode the autograder)
+                    comment = comments.get(g.name)
+                    blank = comment is not None and comment.auto_comment == "No response." and g.manual_score is None
+                    status = "graded" if g.manual_score is not None else "no response" if blank else "to grade"
                     rows.append({"notebook": nb.name, "grade_id": g.name, "score": g.score, "max_score": g.max_score,
-                                 "graded": g.manual_score is not None, "comment": comments.get(g.name) or ""})
+                                 "graded": status != "to grade", "status": status,
+                                 "comment": (comment.comment if comment is not None else "") or ""})
     return rows

@@ -1,70 +1,43 @@
-"""The LMS round trip: who is who in the LMS, a late policy, and grade import files for Canvas and Moodle.
+"""The LMS round trip: who is who in the LMS, and grade import files for Canvas and Moodle.
 
 **The roster**, ``<course>/lms_students.csv``, is written by ``a2kit collect``: one row per collected
-student with ``student`` (the nbgrader id), ``source`` (the folder or zip it came from), ``lms``
-(``canvas``, ``moodle``, ``custom`` or empty), ``lms_id`` (Canvas's user id, Moodle's participant
-id, from the name), ``late`` (Canvas's ``LATE`` mark) and ``submitted_at`` (ISO 8601, the source's
-file time). Edit ``submitted_at`` by hand where you know better (an extension, an LMS list).
-
-**Late policy** (``--due``, ``--late-penalty P``): a submission ``d`` started days after the due
-time (``ceil((submitted_at - due) / 24 h)``) loses ``min(100, d * P)`` percent of its points.
+student with ``student`` (the nbgrader id), ``name`` (the name the LMS wrote), ``source`` (the
+folders or files it came from), ``lms`` (``canvas``, ``moodle``, ``custom`` or empty), ``lms_id``
+(Canvas's user id, Moodle's participant id: the key students are matched by), ``late`` (Canvas's
+``LATE`` mark), ``submitted_at`` (ISO 8601, UTC; empty when no time is known) and ``time_source``
+(where that time comes from). The late policy that reads it is :mod:`autograder.pipeline.late`.
 
 **Canvas** (Grades → Export → CSV): header ``Student, ID, SIS User ID, SIS Login ID[, Integration
 ID], Section``, then one column per assignment (``A2 (123456)``) and computed totals; a second row
 ``Points Possible``. The import file keeps the identifying columns, the ``Points Possible`` row and
-the assignment's column (header unchanged) with each student's points. Students are matched by
-Canvas user id (``ID``) from the roster, else by name (``Smith, Alice`` → ``smithalice``, the
+the assignment's column (header unchanged) with each student's final points. Students are matched
+by Canvas user id (``ID``) from the roster, else by name (``Smith, Alice`` → ``smithalice``, the
 prefix Canvas gives downloaded files).
 
 **Moodle**, either of two files. The gradebook's (Grades → Export → Plain text file): ``First name,
 Last name, ID number, ..., Email address, Assignment: A2 (Real), ...``; the import file (Grades →
 Import → CSV file, map ``ID number`` or ``Email address`` to the user) has those two columns and the
-assignment's; students are matched by full name (``Alice Smith`` → ``alice_smith``, the id
-``collect`` derives from Moodle's folder). Or the assignment's grading worksheet (Assignment → View
-all submissions → Download grading worksheet): ``Identifier`` (``Participant 123456``), ``Full name``,
-``Email address``, ``Status``, ``Grade``, ...; it is written back whole with ``Grade`` filled in
-(Upload grading worksheet); students are matched by participant id (from the roster), else by name.
+assignment's; students are matched by full name (the name in Moodle's folder names, from the
+roster). Or the assignment's grading worksheet (Assignment → View all submissions → Download
+grading worksheet): ``Identifier`` (``Participant 123456``), ``Full name``, ``Email address``,
+``Status``, ``Grade``, ...; it is written back whole with ``Grade`` filled in (Upload grading
+worksheet); students are matched by participant id (from the roster), else by name.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-LMS_PATTERNS = {  # named groups: id (the student), lms_id (the LMS's number for them), late (Canvas's mark)
-    "moodle": re.compile(r"^(?P<id>.+?)_(?P<lms_id>\d+)_assignsubmission_\w*$"),             # participant id
-    "canvas": re.compile(r"^(?P<id>[a-z]+)(?:_(?P<late>[Ll][Aa][Tt][Ee]))?_(?P<lms_id>\d+)_\d+(?:_.*)?$"),  # user id
-}
+from .downloads import slug
+
 ROSTER = "lms_students.csv"
-ROSTER_COLUMNS = ["student", "source", "lms", "lms_id", "late", "submitted_at"]
+ROSTER_COLUMNS = ["student", "name", "source", "lms", "lms_id", "late", "submitted_at", "time_source"]
 CANVAS_ID_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Integration ID", "Section"]
 POINTS_POSSIBLE = "Points Possible"
 MOODLE_ID_COLUMNS = ["ID number", "Email address"]
-
-
-# -- names ----------------------------------------------------------------------------------------
-def lms_name(name: str, pattern: str | None = None) -> dict:
-    """What a folder or zip name says: ``{"student", "lms", "lms_id", "late"}`` (lms "" when none matched)."""
-    stem = name[:-4] if name.lower().endswith(".zip") else name
-    patterns = {"custom": re.compile(pattern)} if pattern else LMS_PATTERNS
-    info = {"lms": "", "lms_id": "", "late": False}
-    for lms, pat in patterns.items():
-        m = pat.match(stem)
-        if m:
-            groups = m.groupdict()
-            stem = groups["id"] if "id" in groups else m.group(1)
-            info = {"lms": lms, "lms_id": groups.get("lms_id") or "", "late": bool(groups.get("late"))}
-            break
-    return {"student": re.sub(r"[^a-z0-9.-]+", "_", stem.lower()).strip("_.") or "unnamed", **info}
-
-
-def student_id(name: str, pattern: str | None = None) -> str:
-    """The nbgrader student id for a folder or zip called ``name``."""
-    return lms_name(name, pattern)["student"]
 
 
 # -- the roster -----------------------------------------------------------------------------------
@@ -74,47 +47,25 @@ def empty_roster() -> pd.DataFrame:
 
 
 def read_roster(course) -> pd.DataFrame:
-    """The roster indexed by student (empty when nothing was collected); ``lms_id`` as text."""
+    """The roster indexed by student (empty when nothing was collected); every column as text."""
     path = Path(course.root) / ROSTER
     if not path.exists():
         return empty_roster()
-    return pd.read_csv(path, dtype={"lms_id": str, "student": str}, keep_default_na=False).set_index("student")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in ROSTER_COLUMNS:  # a roster written by an earlier version lacks some
+        if column not in table:
+            table[column] = ""
+    return table[ROSTER_COLUMNS].set_index("student")
 
 
 def update_roster(course, rows: list[dict]) -> Path:
     """Replace the rows of these students (a re-collect) and keep the others."""
     path = Path(course.root) / ROSTER
-    new = pd.DataFrame(rows, columns=ROSTER_COLUMNS).set_index("student")
+    new = pd.DataFrame(rows, columns=ROSTER_COLUMNS).astype(str).set_index("student")
     old = read_roster(course)
     table = pd.concat([old.drop(index=new.index, errors="ignore"), new]).sort_index()
-    table.reset_index().to_csv(path, index=False)
+    table.reset_index().to_csv(path, index=False, encoding="utf-8")
     return path
-
-
-# -- late policy ----------------------------------------------------------------------------------
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 time; without a zone it is UTC."""
-    t = datetime.fromisoformat(text)
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-def days_late(submitted_at: str, due: datetime) -> int:
-    """Days started after ``due`` (0 when on time or when the time is unknown)."""
-    if not submitted_at:
-        return 0
-    return max(0, math.ceil((parse_time(submitted_at) - due).total_seconds() / 86400))
-
-
-def apply_late_policy(grades: pd.DataFrame, roster: pd.DataFrame, due: datetime | None,
-                      penalty_per_day: float = 0.0) -> pd.DataFrame:
-    """``grades`` (index student, column total) with ``submitted_at``, ``days_late``, ``penalty_percent``, ``final``."""
-    out = grades.copy()
-    out["submitted_at"] = roster["submitted_at"].reindex(out.index).fillna("") if len(roster) else ""
-    late = [days_late(t, due) if due else 0 for t in out["submitted_at"]]
-    out["days_late"] = late
-    out["penalty_percent"] = [min(100.0, d * penalty_per_day) for d in late]
-    out["final"] = (out["total"] * (1 - out["penalty_percent"] / 100)).round(2)
-    return out
 
 
 # -- matching -------------------------------------------------------------------------------------
@@ -163,6 +114,18 @@ def _match(lms_rows: pd.DataFrame, keys: list[pd.Series], grades: pd.Series) -> 
     return points, pd.DataFrame(rows, columns=["student", "points", "status", "lms_row"])
 
 
+def by_name(names: pd.Series, roster: pd.DataFrame, lms: str) -> pd.Series:
+    """The student id each LMS name stands for: the roster's student of that name in that LMS, else the
+    name's slug (``Alice Smith`` → ``alice_smith``, the id a plain folder of that name gets)."""
+    known = {}
+    if len(roster) and "name" in roster:
+        rows = roster[roster["lms"] == lms]
+        for student, name in rows["name"].items():
+            known.setdefault(str(name).strip().lower(), []).append(student)
+    return names.map(lambda n: known[str(n).strip().lower()][0]
+                     if len(known.get(str(n).strip().lower(), [])) == 1 else slug(str(n)))
+
+
 # -- Canvas ---------------------------------------------------------------------------------------
 def canvas_key(name: str) -> str:
     """Canvas's download prefix for a student's sortable name: ``Smith, Alice`` → ``smithalice``."""
@@ -205,7 +168,7 @@ def moodle_worksheet(students: pd.DataFrame, points: pd.Series, roster: pd.DataF
     by_participant = roster.loc[roster["lms"] == "moodle", "lms_id"] if len(roster) else pd.Series(dtype=str)
     participants = pd.Series(dict(zip(by_participant.values, by_participant.index)))
     keys = [students["Identifier"].str.extract(r"(\d+)", expand=False).map(participants),
-            students["Full name"].map(student_id)]
+            by_name(students["Full name"], roster, "moodle")]
     values, matches = _match(students, keys, points)
     table = students.copy()
     table["Grade"] = values.round(2).astype(object).where(values.notna(), table["Grade"])
@@ -216,10 +179,11 @@ def moodle_worksheet(students: pd.DataFrame, points: pd.Series, roster: pd.DataF
 def moodle_import(path: Path, points: pd.Series, assignment: str, column: str | None = None,
                   roster: pd.DataFrame | None = None) -> LmsImport:
     """The Moodle import file from Moodle's gradebook export or grading worksheet (see the module's docstring)."""
+    roster = roster if roster is not None else empty_roster()
     students = pd.read_csv(path, dtype=str, keep_default_na=False)
     students.columns = [c.strip() for c in students.columns]
     if {"Identifier", "Full name", "Grade"} <= set(students.columns):
-        return moodle_worksheet(students, points, roster if roster is not None else empty_roster())
+        return moodle_worksheet(students, points, roster)
     if not {"First name", "Last name"} <= set(students.columns):
         raise ValueError(f"{path} is not a Moodle grade export (no First name and Last name columns).")
     ids = [c for c in MOODLE_ID_COLUMNS if c in students.columns]
@@ -227,8 +191,8 @@ def moodle_import(path: Path, points: pd.Series, assignment: str, column: str | 
         raise ValueError(f"{path} has neither an ID number nor an Email address column to import by.")
     grade_columns = [c for c in students.columns if c.startswith("Assignment:")]
     column = _pick_column(grade_columns, assignment, column, "Moodle export")
-    # the id collect derives from Moodle's folder "First Last_<participant>_assignsubmission_file_"
-    key = (students["First name"] + " " + students["Last name"]).map(student_id)
+    # the name in Moodle's folder "First Last_<participant>_assignsubmission_file_", kept in the roster
+    key = by_name(students["First name"] + " " + students["Last name"], roster, "moodle")
     values, matches = _match(students, [key], points)
     table = students[ids].copy()
     table[column] = values.round(2).astype(object).where(values.notna(), "")

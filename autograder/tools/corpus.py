@@ -41,12 +41,22 @@ class CaseError(ValueError):
 
 @dataclass
 class Edit:
-    """Replace (``source``) or remove (``delete``) the cell ``cell`` (an nbgrader grade_id)."""
+    """Replace (``source``) or remove (``delete``) the cell ``cell`` (an nbgrader grade_id); or, as a
+    tampering student would: ``nbgrader`` merged into its nbgrader metadata (rename, re-tag, points),
+    ``duplicate`` it right after itself, ``add`` a new cell after it (``{cell_type, source, nbgrader}``)."""
 
     notebook: str
     cell: str
     source: str | None = None
     delete: bool = False
+    nbgrader: dict | None = None
+    duplicate: bool = False
+    add: dict | None = None
+
+    @property
+    def tampers(self) -> bool:
+        """Changes what the grading cells are (not only a cell's source)."""
+        return self.delete or self.duplicate or bool(self.nbgrader) or bool(self.add)
 
 
 @dataclass
@@ -86,9 +96,17 @@ class Case:
             raise CaseError(f"{path.name}: base must be one of {BASES}, not {base!r}")
         edits = []
         for e in data.get("edits") or []:
-            if "notebook" not in e or "cell" not in e or ("source" not in e) == (not e.get("delete")):
-                raise CaseError(f"{path.name}: each edit needs notebook, cell and either source or delete: true ({e})")
-            edits.append(Edit(str(e["notebook"]), str(e["cell"]), e.get("source"), bool(e.get("delete"))))
+            operations = [k for k in ("source", "delete", "nbgrader", "duplicate", "add") if e.get(k) not in (None, False)]
+            unknown_keys = set(e) - {"notebook", "cell", "source", "delete", "nbgrader", "duplicate", "add"}
+            if "notebook" not in e or "cell" not in e or not operations or unknown_keys or \
+                    ("delete" in operations and len(operations) > 1):
+                raise CaseError(f"{path.name}: each edit needs notebook, cell and either source or delete: true "
+                                f"(or nbgrader, duplicate, add) ({e})")
+            if e.get("add") is not None and not isinstance(e["add"], dict):
+                raise CaseError(f"{path.name}: add takes cell_type, source and nbgrader ({e})")
+            edits.append(Edit(str(e["notebook"]), str(e["cell"]), e.get("source"), bool(e.get("delete")),
+                              dict(e["nbgrader"]) if e.get("nbgrader") else None, bool(e.get("duplicate")),
+                              dict(e["add"]) if e.get("add") else None))
         notebooks = [str(n) for n in data.get("notebooks") or []]
         if not notebooks:
             raise CaseError(f"{path.name}: list the notebooks the submission contains")
@@ -171,10 +189,27 @@ def apply_edits(nb, notebook: str, edits: list[Edit]):
         if cell is None:
             ids = sorted(filter(None, (grade_id(c) for c in nb.cells)))
             raise CaseError(f"{notebook}: no cell with grade_id {edit.cell!r} (there are: {', '.join(ids)})")
+        at = next(i for i, c in enumerate(nb.cells) if c is cell)
         if edit.delete:
             nb.cells.remove(cell)
-        else:
+            continue
+        if edit.source is not None:
             cell.source = edit.source
+        if edit.nbgrader:
+            cell.metadata.setdefault("nbgrader", {}).update(edit.nbgrader)
+        if edit.duplicate:
+            copied = nbformat.from_dict(json.loads(json.dumps(cell)))
+            copied.pop("id", None)
+            nb.cells.insert(at + 1, copied)
+        if edit.add:
+            make = nbformat.v4.new_markdown_cell if edit.add.get("cell_type") == "markdown" else nbformat.v4.new_code_cell
+            nb.cells.insert(at + 1, make(str(edit.add.get("source", "")),
+                                         metadata={"nbgrader": dict(edit.add.get("nbgrader") or {})}))
+    for c in nb.cells:  # a copy or a new cell gets an id of its own, as JupyterLab gives it (nbformat 4.5+)
+        if nb.get("nbformat_minor", 0) >= 5 and "id" not in c:
+            c["id"] = nbformat.v4.new_code_cell().id
+        elif nb.get("nbformat_minor", 0) < 5:
+            c.pop("id", None)
     return nb
 
 
