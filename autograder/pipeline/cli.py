@@ -122,7 +122,13 @@ def cmd_report(args) -> int:
     from .report import write_report
 
     course = _course(args)
+    if not course.source_dir.exists():
+        print("No source notebooks in the course: run `a2kit release` and `a2kit grade` first.", file=sys.stderr)
+        return ATTENTION
     result = write_report(course, Path(args.out) if args.out else None, due=args.due)
+    if result is None:
+        print("Nothing graded yet: run `a2kit grade` first.", file=sys.stderr)
+        return ATTENTION
     print_table("Questions, hardest first", result.questions.head(10)[["notebook", "item", "points", "mean_share", "zero",
                                                                        "full", "discrimination"]].round(2))
     print_table("Mistakes, most frequent first", result.hints[["signature", "students", "share"]].round(2))
@@ -136,7 +142,10 @@ def cmd_similarity(args) -> int:
     from .similarity_page import write_similarity
 
     course = _course(args)
-    result = check_similarity(course, threshold=args.threshold, count_solution=args.count_solution)
+    if not course.source_dir.exists():
+        print("No source notebooks in the course: run `a2kit release` first.", file=sys.stderr)
+        return ATTENTION
+    result = check_similarity(course, threshold=args.threshold, count_solution=args.count_solution, workers=args.workers)
     path = write_similarity(result, course.root, Path(args.out) if args.out else course.root / "reports")
     print_table("Parts compared", result.parts.drop(columns=["histogram"]).set_index("part"))
     print_table("Flagged pairs (look at them; the check decides nothing)", result.flagged_students().round(2))
@@ -237,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: <course>/reports)")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="flag a pair when this share of one's code (or answer) matches the other's (default 0.5)")
+    p.add_argument("--workers", type=int, default=2, help="processes comparing notebooks and answers (default 2)")
     p.add_argument("--count-solution", action="store_true",
                    help="count code both students share with the instructor's solution (default: it is boilerplate)")
     p.set_defaults(func=cmd_similarity)

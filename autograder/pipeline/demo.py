@@ -119,7 +119,8 @@ def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, h
           f"\nGrades:    {exported.grades_csv}\nPlot:      {exported.plot}\nFailures:  {exported.failures_csv}"
           f"\nHand-grade Q3: a2kit --course {course.root} formgrade")
     print_table("Similarity check: flagged pairs (for a person to look at)", similar.flagged_students().round(2))
-    print(f"\nClass report:     {class_report.path}\nSimilarity page:  {similarity_page}")
+    print(f"\nClass report:     {class_report.path if class_report else '(nothing graded)'}"
+          f"\nSimilarity page:  {similarity_page}")
     # tampering is part of the corpus (a deleted test cell): only lost or unreadable zips count here
     ok = all(r.ok for r in results.values()) and all(e.status == "collected" for e in collected.entries)
     print("\nEvery case got the points it must get." if ok else "\nSome cases did not get their expected points (see above).")

@@ -31,6 +31,7 @@ from autograder.engine.course import Course
 from . import html_page as H
 from . import report_figures as figures
 from .class_results import ClassResults, read_class
+from .feedback import NOT_SUBMITTED
 from .item_analysis import item_scores, item_statistics
 
 LT_COUNTS = long_tail_counts(5000, 10, 100)  # notebook 4's long-tailed training set (its lt_counts)
@@ -69,12 +70,20 @@ def hint_table(results: ClassResults) -> pd.DataFrame:
 
 
 def message_table(results: ClassResults, top: int = 20) -> pd.DataFrame:
-    """The failure messages students saw most often: test, the message's first line, students."""
-    failed = results.tests[results.tests["score"] < results.tests["max_score"]]
+    """The failure messages students saw most often: test, the message's first line, students (notebooks
+    not submitted left out: :func:`missing_notebooks` counts them)."""
+    tests = results.tests
+    failed = tests[(tests["score"] < tests["max_score"]) & (tests["message"] != NOT_SUBMITTED)]
     first = failed["message"].fillna("").str.split("\n").str[0].str.replace(r"^\w+Error: ", "", regex=True).str[:200]
     table = (failed.assign(message=first).groupby(["notebook", "test", "message"])["student"].nunique()
              .rename("students").reset_index().sort_values("students", ascending=False))
     return table.head(top).reset_index(drop=True)
+
+
+def missing_notebooks(results: ClassResults) -> pd.Series:
+    """Per notebook: students who did not submit it."""
+    missing = results.tests[results.tests["message"] == NOT_SUBMITTED]
+    return missing.groupby("notebook")["student"].nunique()
 
 
 def model_table(per_class: pd.DataFrame) -> pd.DataFrame:
@@ -122,6 +131,13 @@ def students_table(results: ClassResults) -> pd.DataFrame:
 
 
 # -- the page --------------------------------------------------------------------------------------
+def gradebook_name(url: str) -> str:
+    """The gradebook's URL without a password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _distribution(results: ClassResults) -> str:
     summary = results.grades.drop(columns=["max"], errors="ignore").describe().T[["mean", "std", "min", "25%", "50%",
                                                                                    "75%", "max"]]
@@ -150,8 +166,11 @@ def _mistakes(results: ClassResults, hints: pd.DataFrame) -> str:
     intro = ("<p>The hints the students' feedback pages showed (the kit's known failure signatures, in the "
              "course's words), ranked by how many students got each; then the failure messages seen most often.</p>")
     figure = H.figure(figures.hint_counts(results.hints, len(results.grades)), "hints ranked by frequency") if len(hints) else ""
+    missing = missing_notebooks(results)
+    absent = ("<p>Notebooks not submitted: " + ", ".join(f"{H.esc(nb)} by {n} students" for nb, n in missing.items())
+              + ".</p>") if len(missing) else ""
     return (intro + figure + H.table(hints, "hints", index=False)
-            + "<h3>Failure messages seen most often</h3>" + H.table(message_table(results), "messages", index=False))
+            + "<h3>Failure messages seen most often</h3>" + absent + H.table(message_table(results), "messages", index=False))
 
 
 def _models(results: ClassResults) -> str:
@@ -191,7 +210,9 @@ def _grading(results: ClassResults) -> str:
     attention = status[(status["status"] != "graded") | status["timed_out"] | status["late"]]
     return ("<p>The latest grading of each student (<code>grading_log.csv</code>); late: Canvas's late mark or "
             "submitted after the due time given to <code>a2kit report --due</code>.</p>"
-            + H.table(counts, "status-counts") + H.figure(figures.grading_time(status), "grading time per student")
+            + H.table(counts, "status-counts")
+            + (H.figure(figures.grading_time(status), "grading time per student") if status["seconds"].notna().any()
+               else '<p class="muted">No grading times recorded (graded before the kit kept a grading log).</p>')
             + "<h3>Students that need a look</h3>"
             + H.table(attention[["status", "seconds", "timed_out", "lookup", "late", "submitted_at", "message"]], "attention"))
 
@@ -206,7 +227,8 @@ def _hand(results: ClassResults) -> str:
         rows.append({"notebook": nb, "answer": gid, "points": group["max_score"].iloc[0], "graded": len(graded),
                      "not graded yet": int((~group["graded"]).sum()), "mean": graded.mean(), "std": graded.std(),
                      "min": graded.min(), "max": graded.max()})
-    return H.figure(figures.hand_spread(hand), "spread of the hand-graded scores") + H.table(pd.DataFrame(rows), "hand", index=False)
+    figure = H.figure(figures.hand_spread(hand), "spread of the hand-graded scores") if hand["graded"].any() else ""
+    return figure + H.table(pd.DataFrame(rows), "hand", index=False)
 
 
 def render(results: ClassResults, course: Course) -> tuple[str, pd.DataFrame, pd.DataFrame]:
@@ -216,7 +238,7 @@ def render(results: ClassResults, course: Course) -> tuple[str, pd.DataFrame, pd
     intro = (f'<p class="note">For the instructor only: this page shows every student\'s results, by id. Nothing '
              f"on it is meant for students (their pages are <code>a2kit feedback</code>'s).</p>"
              f"<p>{len(results.grades)} students graded in {H.esc(course.root)}, assignment {H.esc(course.assignment)}; "
-             f"written {datetime.now():%Y-%m-%d %H:%M} from the gradebook ({H.esc(course.db_url.split('@')[-1])}) and "
+             f"written {datetime.now():%Y-%m-%d %H:%M} from the gradebook ({H.esc(gradebook_name(course.db_url))}) and "
              "the autograded notebooks. Run <code>a2kit report</code> again after a regrade or hand grading.</p>")
     sections = [("distribution", "Distribution", _distribution(results)),
                 ("questions", "Questions ranked by difficulty", questions_html),
@@ -225,15 +247,17 @@ def render(results: ClassResults, course: Course) -> tuple[str, pd.DataFrame, pd
                 ("long-tail", "Long tail: CB-Focal against cross-entropy", _long_tail(results)),
                 ("grading", "Grading", _grading(results)),
                 ("hand", "Hand grading", _hand(results)),
-                ("students", "Students", H.table(students_table(results), "students"))]
+                ("students", "Students", '<div style="overflow-x:auto">' + H.table(students_table(results), "students")
+                 + "</div>")]
     return H.page(f"A2 class report: {course.assignment}", intro, sections), questions, hints
 
 
-def write_report(course: Course, out: Path | None = None, due: str | None = None) -> ReportResult:
-    """Read the class and write the page into ``out`` (default ``<course>/reports``); ``due``: ISO 8601."""
+def write_report(course: Course, out: Path | None = None, due: str | None = None) -> ReportResult | None:
+    """Read the class and write the page into ``out`` (default ``<course>/reports``); ``due``: ISO 8601.
+    None when nothing is graded yet."""
     results = read_class(course, due)
     if not len(results.grades):
-        raise ValueError(f"nothing graded in {course.root}: run `a2kit grade` first")
+        return None
     out = Path(out) if out else course.root / "reports"
     out.mkdir(parents=True, exist_ok=True)
     html, questions, hints = render(results, course)

@@ -6,6 +6,8 @@ CIFAR-10 test set, or the fast mode's 100 per class), so a model's accuracy is i
 """
 from __future__ import annotations
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")  # no display: figures are written into the page
@@ -18,6 +20,13 @@ import seaborn as sns  # noqa: E402
 REFERENCE_STYLE = {"color": "crimson", "marker": "D", "s": 30, "zorder": 5, "label": "reference"}
 
 
+def boxplot(**kwargs):
+    """``seaborn.boxplot``, without the deprecation warning seaborn 0.13 triggers in matplotlib 3.11 (``vert``)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="vert: bool was deprecated")
+        return sns.boxplot(**kwargs)
+
+
 def total_distribution(grades: pd.DataFrame, notebook_percent: pd.DataFrame):
     """Left: the students' totals (percent of the points); right: each notebook's percent, one box per notebook."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 2]})
@@ -27,7 +36,7 @@ def total_distribution(grades: pd.DataFrame, notebook_percent: pd.DataFrame):
     left.set(xlabel="total (% of the points)", ylabel="students", xlim=(0, 100),
              title=f"{len(grades)} students: median {median:.0f}%, mean {grades['percent'].mean():.0f}%")
     long = notebook_percent.melt(var_name="notebook", value_name="percent")
-    sns.boxplot(data=long, x="percent", y="notebook", ax=right, color="lightsteelblue", fliersize=2)
+    boxplot(data=long, x="percent", y="notebook", ax=right, color="lightsteelblue", fliersize=2)
     right.set(xlabel="% of the notebook's points", ylabel="", xlim=(-2, 102), title="per notebook")
     fig.tight_layout()
     return fig
@@ -60,7 +69,7 @@ def model_accuracy(per_class: pd.DataFrame):
     reference = per_class.groupby("model")["reference"].mean()
     order = list(dict.fromkeys(per_class["model"]))
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(order) + 1.2))
-    sns.boxplot(data=overall, x="accuracy", y="model", order=order, ax=ax, color="lightsteelblue", fliersize=2)
+    boxplot(data=overall, x="accuracy", y="model", order=order, ax=ax, color="lightsteelblue", fliersize=2)
     ax.scatter(reference.reindex(order).to_numpy(), range(len(order)), **REFERENCE_STYLE)
     ax.set(xlabel="test accuracy", ylabel="", xlim=(0, 1), title="Submitted models against the reference")
     ax.legend(loc="lower left", fontsize=8)
@@ -73,7 +82,7 @@ def per_class_boxes(per_class: pd.DataFrame, model: str):
     rows = per_class[per_class["model"] == model]
     classes = list(dict.fromkeys(rows["class"]))
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    sns.boxplot(data=rows, x="class", y="accuracy", order=classes, ax=ax, color="lightsteelblue", fliersize=2)
+    boxplot(data=rows, x="class", y="accuracy", order=classes, ax=ax, color="lightsteelblue", fliersize=2)
     reference = rows.groupby("class")["reference"].first().reindex(classes)
     if reference.notna().any():
         ax.scatter(range(len(classes)), reference.to_numpy(), **REFERENCE_STYLE)
@@ -114,7 +123,7 @@ def hand_spread(hand: pd.DataFrame):
     order = list(dict.fromkeys(hand["grade_id"]))
     fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(order), 1) + 1.2))
     if len(graded):
-        sns.boxplot(data=graded, x="share", y="grade_id", order=order, ax=ax, color="lightsteelblue", fliersize=0)
+        boxplot(data=graded, x="share", y="grade_id", order=order, ax=ax, color="lightsteelblue", fliersize=0)
         sns.stripplot(data=graded, x="share", y="grade_id", order=order, ax=ax, color="k", size=3, alpha=0.5)
     ax.set(xlabel="share of the points", ylabel="", xlim=(-0.05, 1.05), title="Answers graded by hand")
     fig.tight_layout()

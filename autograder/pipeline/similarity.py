@@ -13,13 +13,19 @@ How (:mod:`.winnowing`, with copydetect): for every pair, the share of fingerpri
 common (MOSS's measure); where it reaches ``floor`` (half the threshold), copydetect's exact
 comparison: the share of each one's tokens inside matching slices. A pair is **flagged** in a part
 when either share reaches ``threshold`` and they share at least ``winnowing.MIN_OVERLAP`` characters.
-Each student's share of fingerprints found in the instructor's solution is listed too.
+Each student's share of fingerprints found in the instructor's solution is listed too. Parts are
+compared in ``workers`` processes with a fixed hash seed, so the same class gives the same figures
+every time (spawned processes: a script that calls :func:`check_similarity` needs the usual
+``if __name__ == "__main__":`` guard).
 """
 from __future__ import annotations
 
 import json
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +37,7 @@ from autograder.tools.corpus import strip_solution_delimiters
 from .winnowing import K, MIN_OVERLAP, WINDOW, Part, PartResult, compare_part
 
 THRESHOLD = 0.5
+HASH_SEED = "0"  # the Python hash seed fingerprints are made with (see run_parts)
 STRING = re.compile(r'"""(.*?)"""|\'\'\'(.*?)\'\'\'', re.S)
 
 
@@ -125,13 +132,36 @@ def build_parts(course: Course, count_solution: bool = False) -> tuple[list[Part
 
 
 # -- the check -------------------------------------------------------------------------------------
-def check_similarity(course: Course, threshold: float = THRESHOLD, count_solution: bool = False) -> SimilarityResult:
+def run_parts(parts: list[Part], threshold: float, floor: float, workers: int) -> list[PartResult]:
+    """:func:`winnowing.compare_part` for every part, the largest first, in ``workers`` processes.
+
+    copydetect hashes with Python's ``hash``, salted per process unless ``PYTHONHASHSEED`` is set: which
+    fingerprints winnowing keeps, hence the similarities, would change from run to run. So parts are
+    compared in processes started with ``PYTHONHASHSEED=0`` (spawned, not forked: nothing of this
+    process is copied half-alive), and in this one only where it has that seed already."""
+    order = sorted(parts, key=lambda p: -sum(len(t) for t in p.texts.values()))
+    if workers <= 1 and os.environ.get("PYTHONHASHSEED") == HASH_SEED:
+        return [compare_part(p, threshold, floor) for p in order]
+    saved = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = HASH_SEED  # inherited by the processes the pool starts
+    try:
+        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(order))), mp_context=get_context("spawn")) as pool:
+            return list(pool.map(compare_part, order, [threshold] * len(order), [floor] * len(order)))
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONHASHSEED", None)
+        else:
+            os.environ["PYTHONHASHSEED"] = saved
+
+
+def check_similarity(course: Course, threshold: float = THRESHOLD, count_solution: bool = False,
+                     workers: int = 2) -> SimilarityResult:
     """Compare every pair of students, part by part (see the module's docstring)."""
     if not course.source_dir.exists():
         raise FileNotFoundError(f"no source notebooks in {course.source_dir}: run `a2kit release` first")
     floor = threshold / 2
     parts, students = build_parts(course, count_solution)
-    results = [compare_part(part, threshold, floor) for part in parts]
+    results = run_parts(parts, threshold, floor, workers)
     pairs, reference, stats, slices = [], [], [], {}
     for r in results:
         for row in r.pairs:

@@ -5,7 +5,8 @@ For the class report's and the similarity check's benchmark and tests (``bench/r
 is the gradebook, the autograded notebooks and the grading log, which this module writes directly.
 
 Student ``i`` is corpus case ``cases[i % len(cases)]`` (its id is the case's name, then
-``<name>_2``, ``<name>_3``... for the next copies). What is written for them:
+``<name>_2``, ``<name>_3``... for the next copies); as a class hands in every notebook, a
+solution-based case's other notebooks are the solution's (``all_notebooks``). What is written for them:
 
 * ``autograded/<id>/a2/<notebook>.ipynb``: the case's submission (the release, the solution filled
   in where the case is solution-based, the case's edits), with each autograded test cell's output as
@@ -23,6 +24,7 @@ The course must be released first (``pipeline.release`` or ``Course.sync_source`
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -138,13 +140,22 @@ def log_row(student: str, case: Case, points: float, rng: np.random.Generator) -
             "peak_MB": round(float(rng.uniform(600, 1400))), "message": message, "graded_at": "2026-03-02T10:00:00+0000"}
 
 
+def every_notebook(case: Case, available: list[str]) -> Case:
+    """A solution-based case that hands in every notebook: its own as it has them, the others solved."""
+    if case.base != "solution":
+        return case
+    return dataclasses.replace(case, notebooks=list(dict.fromkeys(case.notebooks + available)))
+
+
 def generate_class(course: Course, n: int, cases: list[Case] | None = None, *, seed: int = 0, hand_share: float = 0.6,
-                   late_share: float = 0.1, failed_share: float = 0.01) -> GeneratedClass:
+                   late_share: float = 0.1, failed_share: float = 0.01, all_notebooks: bool = True) -> GeneratedClass:
     """Write ``n`` students built from ``cases`` (default: the whole corpus of the released notebooks) into
     ``course`` (see the module's docstring); returns who is who, who failed, and the roster rows."""
     rng = np.random.default_rng(seed)
     available = sorted(p.stem for p in course.source_dir.glob("*.ipynb"))
     cases = cases if cases is not None else load_cases(available)[0]
+    if all_notebooks:
+        cases = [every_notebook(case, available) for case in cases]
     cells = autograded_cells(course.source_dir)
     built = {case.name: case_notebooks(course, case) for case in cases}
     expected = {case.name: expected_scores(case, cells) for case in cases}
