@@ -55,7 +55,7 @@ def build_class(root: Path, n: int) -> Path:
     course = Course(root / "course")
     course.sync_source()
     course.generate_release()
-    generated = generate_class(course, n)
+    generated = generate_class(course, n, failed=max(1, n // 100))  # about 1% not graded (a grader fault)
     lms.update_roster(course, generated.roster)
     return course.root
 
@@ -123,6 +123,8 @@ def exhaustive(parts, threshold: float) -> set:
 
 
 def main() -> None:
+    if os.environ.get("PYTHONHASHSEED") != "0":  # the check's own seed (similarity.HASH_SEED): same fingerprints here
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=300)
     parser.add_argument("--keep", help="build the class in this folder and keep it")

@@ -63,7 +63,7 @@ def _generated() -> tuple[Path, object]:
     """The generated class (``CLASS_CASES``), the roster written."""
     course = released_course(Path(tempfile.mkdtemp(prefix="a2kit-report-class-")) / "course")
     cases = {c.name: c for c in load_cases(AVAILABLE)[0]}
-    generated = generate_class(course, 20, [cases[name] for name in CLASS_CASES], failed_share=0.0, seed=1)
+    generated = generate_class(course, 20, [cases[name] for name in CLASS_CASES], seed=1)
     lms.update_roster(course, generated.roster)
     return course.root, generated
 
@@ -280,3 +280,21 @@ def test_the_figures_do_not_change_between_runs_or_with_the_number_of_processes(
     columns = ["part", "student_a", "student_b", "similarity", "flagged"]
     sort = lambda t: t[columns].sort_values(columns[:3]).reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(sort(one.pairs), sort(two.pairs))
+
+
+def test_grading_keeps_each_students_latest_outcome_in_the_log(tmp_path):
+    from autograder.engine.grade import GradeReport, StudentResult, _save_log
+
+    course = Course(tmp_path / "course")
+    first = GradeReport(results={"ann": StudentResult("ann", "graded", seconds=20.0),
+                                 "bob": StudentResult("bob", "failed", "grader error: boom", seconds=3.0)})
+    _save_log(course, first)
+    again = GradeReport(results={"ann": StudentResult("ann", "unchanged"),
+                                 "bob": StudentResult("bob", "flagged", "03_cnn_design/test_my_model_050: lookup?",
+                                                      seconds=30.0)})
+    _save_log(course, again)
+    log = read_grading_log(course)
+    assert list(log.index) == ["ann", "bob"]
+    assert (log.loc["ann", "status"], log.loc["ann", "seconds"]) == ("graded", 20.0)  # unchanged keeps its row
+    assert (log.loc["bob", "status"], log.loc["bob", "seconds"]) == ("flagged", 30.0)  # a regrade replaces it
+    assert read_class(course).status.loc["bob", "lookup"]

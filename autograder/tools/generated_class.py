@@ -148,9 +148,10 @@ def every_notebook(case: Case, available: list[str]) -> Case:
 
 
 def generate_class(course: Course, n: int, cases: list[Case] | None = None, *, seed: int = 0, hand_share: float = 0.6,
-                   late_share: float = 0.1, failed_share: float = 0.01, all_notebooks: bool = True) -> GeneratedClass:
+                   late_share: float = 0.1, failed: int = 0, all_notebooks: bool = True) -> GeneratedClass:
     """Write ``n`` students built from ``cases`` (default: the whole corpus of the released notebooks) into
-    ``course`` (see the module's docstring); returns who is who, who failed, and the roster rows."""
+    ``course`` (see the module's docstring), ``failed`` of them (drawn at random) with a failed grading;
+    returns who is who, who failed, and the roster rows."""
     rng = np.random.default_rng(seed)
     available = sorted(p.stem for p in course.source_dir.glob("*.ipynb"))
     cases = cases if cases is not None else load_cases(available)[0]
@@ -163,13 +164,14 @@ def generate_class(course: Course, n: int, cases: list[Case] | None = None, *, s
                for path in sorted(course.source_dir.glob("*.ipynb"))
                for c in nbformat.read(path, as_version=4).cells if is_solution_cell(c) and nbgrader_meta(c).get("grade")}
     result, rows, hand, stamps, log = GeneratedClass({}), {}, {}, {}, []
+    failing = set(rng.choice(n, size=min(failed, n), replace=False).tolist())
     for i, (student, case) in enumerate(student_ids(cases, n)):
         result.students[student] = case.name
         late = rng.random() < late_share
         stamps[student] = DUE + timedelta(hours=float(rng.uniform(1, 60) if late else -rng.uniform(1, 96)))
         result.roster.append({"student": student, "source": f"{student}_{10000 + i}_{20000 + i}_a2.zip", "lms": "canvas",
                               "lms_id": str(10000 + i), "late": late, "submitted_at": stamps[student].isoformat()})
-        if rng.random() < failed_share:
+        if i in failing:
             result.failed.append(student)
             log.append({"student": student, "status": "failed", "points": 0.0, "seconds": 900.0, "peak_MB": 0,
                         "message": "grader error: the kernel died (generated)", "graded_at": "2026-03-02T10:00:00+0000"})
