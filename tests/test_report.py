@@ -247,7 +247,7 @@ def test_the_instructors_solution_is_boilerplate_and_reported(similar):
     assert (counted.flagged["student_a"] == "flipped_kernel").any()  # ...unless the solution counts
 
 
-def test_renaming_and_reordering_do_not_hide_a_copy(tmp_path):
+def test_renaming_reordering_and_new_cells_do_not_hide_a_copy(tmp_path):
     course = released_course(tmp_path / "course")
     cases = {c.name: c for c in load_cases(AVAILABLE)[0]}
     source = build_submission(cases["similarity_copy_source"], course)
@@ -259,9 +259,16 @@ def test_renaming_and_reordering_do_not_hide_a_copy(tmp_path):
     positions = [nb.cells.index(c) for c in cells]
     for position, cell in zip(positions, reversed(cells)):
         nb.cells[position] = cell
+    # The shared helper moved out of the solution cells, into a cell the student added.
+    conv = next(c for c in cells if c.metadata["nbgrader"]["grade_id"] == "conv2d")
+    helper, rest = conv.source.split("\n\n\nclass ", 1)
+    conv.source = "class " + rest
+    nb.cells.insert(1, nbformat.v4.new_code_cell(helper))
     copy = course.submitted_dir("reordered")
     copy.mkdir(parents=True)
     nbformat.write(nb, copy / "02_numpy_convnet.ipynb")
+    code, _ = read_parts(copy / "02_numpy_convnet.ipynb")
+    assert "# (a cell the student added)\ndef patch_indices" in code  # compared like the solution cells
     result = check_similarity(course, workers=1)
     flagged = {(r.part, r.student_a, r.student_b) for r in result.flagged.itertuples()}
     assert ("02_numpy_convnet", "reordered", "similarity_copy_source") in flagged
@@ -298,3 +305,24 @@ def test_grading_keeps_each_students_latest_outcome_in_the_log(tmp_path):
     assert (log.loc["ann", "status"], log.loc["ann", "seconds"]) == ("graded", 20.0)  # unchanged keeps its row
     assert (log.loc["bob", "status"], log.loc["bob", "seconds"]) == ("flagged", 30.0)  # a regrade replaces it
     assert read_class(course).status.loc["bob", "lookup"]
+
+
+@pytest.mark.service
+def test_a_postgresql_gradebook_gives_the_same_report_as_sqlite(tmp_path):
+    from services import postgres_server
+
+    cases = {c.name: c for c in load_cases(AVAILABLE)[0]}
+    chosen = [cases[n] for n in ("solution", "release", "flipped_kernel", "focal_sigmoid", *COPIED)]
+    sqlite = released_course(tmp_path / "sqlite")
+    generate_class(sqlite, 8, chosen, seed=3)
+    with postgres_server() as url:
+        postgres = released_course(tmp_path / "postgres", db_url=url)
+        generate_class(postgres, 8, chosen, seed=3)
+        assert not (tmp_path / "postgres" / "gradebook.db").exists()
+        ours, theirs = read_class(sqlite), read_class(postgres)
+        for name in ("grades", "tests", "hints", "per_class", "hand"):
+            pd.testing.assert_frame_equal(getattr(ours, name).reset_index(drop=True),
+                                          getattr(theirs, name).reset_index(drop=True), check_dtype=False)
+        page = write_report(postgres).path.read_text()
+        assert "postgresql" in page and "a2kit@127.0.0.1" in page  # which gradebook, without a password
+        assert sorted(page_rows(page, "students")) == sorted(ours.students)

@@ -3,7 +3,6 @@ opened from disk as an instructor opens them: every figure loads, with no networ
 have one row per student."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest

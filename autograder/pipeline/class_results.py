@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 
@@ -57,8 +58,6 @@ def questions(source_dir) -> dict[tuple[str, str], str]:
     """``{(notebook, test): question}``: each autograded test cell belongs to the solution cell above it
     (the code it tests, e.g. ``conv2d`` for ``test_conv_forward``); a test above every solution is its own."""
     import nbformat
-
-    from pathlib import Path
 
     out = {}
     for path in sorted(Path(source_dir).glob("*.ipynb")):

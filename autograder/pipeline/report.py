@@ -108,7 +108,10 @@ def long_tail_table(per_class: pd.DataFrame) -> tuple[pd.DataFrame, list[str], l
     head = [CIFAR10_CLASSES[i] for i in rare_classes([-n for n in LT_COUNTS], RARE_CLASSES)]
     ce, cb = LONG_TAIL_MODELS
     rows = per_class[per_class["model"].isin(LONG_TAIL_MODELS)]
-    mean = lambda names: rows[rows["class"].isin(names)].groupby(["student", "model"])["accuracy"].mean().unstack()  # noqa: E731
+
+    def mean(names: list[str]) -> pd.DataFrame:  # students x models: mean accuracy on these classes
+        return rows[rows["class"].isin(names)].groupby(["student", "model"])["accuracy"].mean().unstack()
+
     tail, top = mean(rare), mean(head)
     if not {ce, cb} <= set(tail.columns):
         return pd.DataFrame(columns=["ce_rare", "cbfocal_rare", "ce_frequent", "cbfocal_frequent"]), rare, head

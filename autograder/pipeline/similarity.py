@@ -3,8 +3,8 @@ it never decides.
 
 What is compared, per notebook, for every student with an autograded (else a submitted) copy:
 
-* **code**: the student's solution cells (nbgrader solution cells that are not written answers), one
-  document per notebook; the release's starter code and the instructor's solution are boilerplate
+* **code**: the student's solution cells (nbgrader solution cells that are not written answers) and
+  any code cell they added, one document per notebook; the release's starter code and the instructor's solution are boilerplate
   (their fingerprints never count; ``count_solution`` makes the solution count between students);
 * **written answers** (Q3, the observations, the model's justification): each answer on its own,
   as lower-case words; the release's placeholder and the reference answer are boilerplate.
@@ -91,12 +91,20 @@ def _source(cell) -> str:
     return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
 
 
+def student_code(cell) -> bool:
+    """A code cell the student wrote: a solution cell (not a written answer), or a cell they added (every
+    cell of the release has a grade_id; code moved into a new cell must not escape the comparison)."""
+    if cell.get("cell_type") != "code":
+        return False
+    return (is_solution_cell(cell) and not nbgrader_meta(cell).get("grade")) or not grade_id(cell)
+
+
 def read_parts(path: Path) -> tuple[str, dict[str, str]]:
-    """A notebook (JSON; read without nbformat's validation, for speed) as (its solution code, one
-    document with each solution cell under a ``# grade_id`` line; ``{answer grade_id: words}``)."""
+    """A notebook (JSON; read without nbformat's validation, for speed) as (its students' code, one
+    document with each cell under a ``# grade_id`` line; ``{answer grade_id: words}``)."""
     cells = json.loads(Path(path).read_text()).get("cells", [])
-    code = "\n".join(f"# {grade_id(c)}\n{strip_solution_delimiters(_source(c))}\n" for c in cells
-                     if c.get("cell_type") == "code" and is_solution_cell(c) and not nbgrader_meta(c).get("grade"))
+    code = "\n".join(f"# {grade_id(c) or '(a cell the student added)'}\n{strip_solution_delimiters(_source(c))}\n"
+                     for c in cells if student_code(c))
     answers = {grade_id(c): words(answer_text(c)) for c in cells
                if is_solution_cell(c) and nbgrader_meta(c).get("grade") and not is_test_cell(c)}
     return code, answers
