@@ -267,6 +267,9 @@ def test_renaming_reordering_and_new_cells_do_not_hide_a_copy(tmp_path):
     copy = course.submitted_dir("reordered")
     copy.mkdir(parents=True)
     nbformat.write(nb, copy / "02_numpy_convnet.ipynb")
+    broken = course.submitted_dir("broken")  # a submission whose notebook is not JSON: left out, the rest compared
+    broken.mkdir(parents=True)
+    (broken / "02_numpy_convnet.ipynb").write_text("{not json")
     code, _ = read_parts(copy / "02_numpy_convnet.ipynb")
     assert "# (a cell the student added)\ndef patch_indices" in code  # compared like the solution cells
     result = check_similarity(course, workers=1)

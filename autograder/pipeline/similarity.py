@@ -21,6 +21,7 @@ every time (spawned processes: a script that calls :func:`check_similarity` need
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -36,6 +37,7 @@ from autograder.tools.corpus import strip_solution_delimiters
 
 from .winnowing import K, MIN_OVERLAP, WINDOW, Part, PartResult, compare_part
 
+log = logging.getLogger(__name__)
 THRESHOLD = 0.5
 HASH_SEED = "0"  # the Python hash seed fingerprints are made with (see run_parts)
 STRING = re.compile(r'"""(.*?)"""|\'\'\'(.*?)\'\'\'', re.S)
@@ -131,7 +133,10 @@ def build_parts(course: Course, count_solution: bool = False) -> tuple[list[Part
         code, answers = {}, {}
         for student, folder in students.items():
             if (folder / source.name).exists():
-                code[student], answers[student] = read_parts(folder / source.name)
+                try:
+                    code[student], answers[student] = read_parts(folder / source.name)
+                except (ValueError, OSError, KeyError, TypeError) as exc:  # a broken submission (its grading failed)
+                    log.warning("%s: %s not compared: %s", student, source.name, exc)
         parts.append(Part("code", stem, stem, code, [release_code], ref_code, count_solution))
         for gid in ref_answers:
             texts = {s: a.get(gid, "") for s, a in answers.items()}
