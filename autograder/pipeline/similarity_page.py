@@ -79,7 +79,7 @@ def render(result: SimilarityResult, course_root) -> str:
              f"{datetime.now():%Y-%m-%d %H:%M}. Compared per notebook: the students' solution cells (starter code "
              "of the release removed), and each written answer. Settings: " + H.esc(settings_text(result)) + ".</p>")
     sections = [
-        ("pairs", "Flagged pairs", f"<p>{len(pairs)} pairs of students flagged in at least one part.</p>"
+        ("pairs", "Flagged pairs", f"<p>{len(pairs)} pair{'' if len(pairs) == 1 else 's'} of students flagged in at least one part.</p>"
          + H.table(pairs, "flagged-pairs", index=False) + "<h3>Side by side</h3>" + side_by_side(result)),
         ("parts", "Per part", "<p>Every pair of students of each part by the share of fingerprints they have in "
          "common (MOSS's measure; the dashed line is the threshold): a copied pair stands apart from the class.</p>"
