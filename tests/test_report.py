@@ -283,13 +283,13 @@ def test_written_answers_are_compared_as_words():
     assert "# q1_matrix" in code and "DEAD_RELU_ANSWER" not in code  # code is the solution cells, not the answers
 
 
-def test_the_figures_do_not_change_between_runs_or_with_the_number_of_processes():
-    """copydetect hashes with Python's salted ``hash``: the check fixes the seed of the processes it compares in."""
-    one = check_similarity(Course(_similarity_class()), workers=1)
+def test_the_figures_do_not_change_between_runs_or_with_the_number_of_processes(similar):
+    """copydetect hashes with Python's salted ``hash``: the check fixes the seed of the processes it compares in
+    (``similar`` ran in one process, this in two, each with another seed of its own)."""
     two = check_similarity(Course(_similarity_class()), workers=2)
     columns = ["part", "student_a", "student_b", "similarity", "flagged"]
     sort = lambda t: t[columns].sort_values(columns[:3]).reset_index(drop=True)  # noqa: E731
-    pd.testing.assert_frame_equal(sort(one.pairs), sort(two.pairs))
+    pd.testing.assert_frame_equal(sort(similar.pairs), sort(two.pairs))
 
 
 def test_grading_keeps_each_students_latest_outcome_in_the_log(tmp_path):
