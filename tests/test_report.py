@@ -284,8 +284,8 @@ def test_written_answers_are_compared_as_words():
 
 
 def test_the_figures_do_not_change_between_runs_or_with_the_number_of_processes(similar):
-    """copydetect hashes with Python's salted ``hash``: the check fixes the seed of the processes it compares in
-    (``similar`` ran in one process, this in two, each with another seed of its own)."""
+    """copydetect hashes with Python's ``hash``, salted per process (this test's own is): the check compares in
+    processes of a fixed seed, so ``similar`` (one process) and this run (two) give the same figures."""
     two = check_similarity(Course(_similarity_class()), workers=2)
     columns = ["part", "student_a", "student_b", "similarity", "flagged"]
     sort = lambda t: t[columns].sort_values(columns[:3]).reset_index(drop=True)  # noqa: E731
