@@ -3,8 +3,8 @@ it never decides.
 
 What is compared, per notebook, for every student with an autograded (else a submitted) copy:
 
-* **code**: the student's solution cells (nbgrader solution cells that are not written answers) and
-  any code cell they added, one document per notebook; the release's starter code and the instructor's solution are boilerplate
+* **code**: the student's solution cells (nbgrader solution cells that are not written answers; the
+  lines the release gave left out) and any code cell they added, one document per notebook; the release's starter code and the instructor's solution are boilerplate
   (their fingerprints never count; ``count_solution`` makes the solution count between students);
 * **written answers** (Q3, the observations, the model's justification): each answer on its own,
   as lower-case words; the release's placeholder and the reference answer are boilerplate.
@@ -101,11 +101,27 @@ def student_code(cell) -> bool:
     return (is_solution_cell(cell) and not nbgrader_meta(cell).get("grade")) or not grade_id(cell)
 
 
-def read_parts(path: Path) -> tuple[str, dict[str, str]]:
-    """A notebook (JSON; read without nbformat's validation, for speed) as (its students' code, one
-    document with each cell under a ``# grade_id`` line; ``{answer grade_id: words}``)."""
+def starter_lines(path: Path) -> dict[str, set[str]]:
+    """``{grade_id: the release's lines}`` of each solution cell of a released notebook (stripped, non-empty)."""
     cells = json.loads(Path(path).read_text()).get("cells", [])
-    code = "\n".join(f"# {grade_id(c) or '(a cell the student added)'}\n{strip_solution_delimiters(_source(c))}\n"
+    return {grade_id(c): {line.strip() for line in _source(c).splitlines() if line.strip()}
+            for c in cells if student_code(c)}
+
+
+def own_lines(source: str, starter: set[str]) -> str:
+    """``source`` without the lines the release gave (the class header, docstrings, ``# YOUR CODE HERE``):
+    they are boilerplate anyway, and the fewer lines tokenized, the faster a class is compared."""
+    return "\n".join(line for line in source.splitlines() if not line.strip() or line.strip() not in starter)
+
+
+def read_parts(path: Path, starter: dict[str, set[str]] | None = None) -> tuple[str, dict[str, str]]:
+    """A notebook (JSON; read without nbformat's validation, for speed) as (its students' code, one
+    document with each cell under a ``# grade_id`` line, without the ``starter`` lines of that cell;
+    ``{answer grade_id: words}``)."""
+    cells = json.loads(Path(path).read_text()).get("cells", [])
+    starter = starter or {}
+    code = "\n".join(f"# {grade_id(c) or '(a cell the student added)'}\n"
+                     f"{own_lines(strip_solution_delimiters(_source(c)), starter.get(grade_id(c), set()))}\n"
                      for c in cells if student_code(c))
     answers = {grade_id(c): words(answer_text(c)) for c in cells
                if is_solution_cell(c) and nbgrader_meta(c).get("grade") and not is_test_cell(c)}
@@ -128,13 +144,14 @@ def build_parts(course: Course, count_solution: bool = False) -> tuple[list[Part
     parts = []
     for source in sorted(course.source_dir.glob("*.ipynb")):
         stem = source.stem
-        ref_code, ref_answers = read_parts(source)
+        starter = starter_lines(course.release_dir / source.name)
+        ref_code, ref_answers = read_parts(source, starter)  # cut as the students' code is: the same k-grams
         release_code, release_answers = read_parts(course.release_dir / source.name)
         code, answers = {}, {}
         for student, folder in students.items():
             if (folder / source.name).exists():
                 try:
-                    code[student], answers[student] = read_parts(folder / source.name)
+                    code[student], answers[student] = read_parts(folder / source.name, starter)
                 except (ValueError, OSError, KeyError, TypeError) as exc:  # a broken submission (its grading failed)
                     log.warning("%s: %s not compared: %s", student, source.name, exc)
         parts.append(Part("code", stem, stem, code, [release_code], ref_code, count_solution))
