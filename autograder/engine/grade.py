@@ -12,6 +12,8 @@ one writer.
    (``gradebook.merge_rows``) and ``autograded/``. A result that is not ok (a grader fault, a lost
    worker) is reported, never merged as zeros; flags (e.g. a model that looks its inputs up) are
    merged and listed for the instructor.
+4. records each student's outcome (status, seconds, peak memory, message) in ``GRADING_LOG``,
+   which the class report reads (:func:`read_grading_log`).
 
 SIGTERM and SIGHUP end grading like Ctrl-C: the cluster closes, and each kernel's launcher, seeing
 its grading process gone, ends its sandbox.
@@ -46,6 +48,8 @@ from .trees import read_tree, tree_hash, write_tree
 log = logging.getLogger(__name__)
 STATE_FILE = ".a2kit-grading.json"   # in the course root: content hash of each graded submission
 KEY_FILE = ".a2kit-key"              # in the course root: the secret behind the hidden tests' inputs
+GRADING_LOG = "grading_log.csv"      # in the course root: each student's latest grading (status, seconds, message)
+LOG_COLUMNS = ["student", "status", "points", "seconds", "peak_MB", "message", "graded_at"]
 
 
 @dataclass
@@ -101,6 +105,30 @@ def _students(course: Course, students: list[str] | None) -> list[str]:
         return list(students)
     submitted = course.root / "submitted"
     return sorted(p.name for p in submitted.iterdir() if (p / course.assignment).is_dir()) if submitted.is_dir() else []
+
+
+def read_grading_log(course: Course):
+    """``GRADING_LOG`` as a pandas DataFrame indexed by student (empty when nothing was graded yet)."""
+    import pandas as pd
+
+    path = course.root / GRADING_LOG
+    if not path.exists():
+        return pd.DataFrame(columns=LOG_COLUMNS).set_index("student")
+    return pd.read_csv(path, dtype={"student": str, "message": str}, keep_default_na=False).set_index("student")
+
+
+def _save_log(course: Course, report: "GradeReport") -> None:
+    """Each student this run graded or failed replaces their row of ``GRADING_LOG``; unchanged ones keep theirs."""
+    import pandas as pd
+
+    table = report.table()
+    if not len(table):
+        return
+    table = table[table["status"] != "unchanged"].assign(graded_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    old = read_grading_log(course)
+    merged = pd.concat([old.drop(index=table.index, errors="ignore"), table[LOG_COLUMNS[1:]]]).sort_index()
+    merged.index.name = "student"
+    merged.to_csv(course.root / GRADING_LOG)
 
 
 def _load_state(course: Course) -> dict:
@@ -242,6 +270,7 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
         digests = {}
     if not digests:
         report.seconds = time.perf_counter() - started
+        _save_log(course, report)
         return report
 
     jobs = build_jobs(course, list(digests), plan, env, {"wall_s": float(timeout_s), "memory_gb": float(memory_gb)},
@@ -259,6 +288,7 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
     finally:
         bar.close()
         _save_state(course, state)
+        _save_log(course, report)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -12,12 +12,14 @@ attention (a failed grading, an unreadable zip, a duplicate student...), 0 other
     a2kit feedback                     # course/feedback/<student>/a2/: the pages to return (--due, --late-penalty)
     a2kit export                       # course/exports/grades.csv, grade_distribution.png, test_failures.csv
     a2kit export --canvas FILE         # + canvas_import.csv (--moodle FILE: moodle_import.csv; --due, --late-penalty)
+    a2kit report                       # course/reports/class_report.html: the class's results, for the instructor
+    a2kit similarity                   # course/reports/similarity.html: pairs of students whose solutions are alike
+    a2kit reference                    # autograder/notebooks/<stem>/reference/ from the source notebooks' solutions
+    a2kit demo                         # all of the above on a demo class built from the test corpus
 
 The source notebooks (``release --notebooks``) and a course's own notebook folders (``grade
 --notebook-folders``) default to ``$A2KIT_NOTEBOOKS`` and ``$A2KIT_NOTEBOOK_FOLDERS`` (folders
 separated by ``:``) when those are set, so that a course with notebooks of its own sets them once.
-    a2kit reference                    # autograder/notebooks/<stem>/reference/ from the source notebooks' solutions
-    a2kit demo                         # all of the above on a demo class built from the test corpus
 """
 from __future__ import annotations
 
@@ -138,6 +140,41 @@ def cmd_export(args) -> int:
     return 0 if len(result.grades) and not result.unmatched else ATTENTION
 
 
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    course = _course(args)
+    if not course.source_dir.exists():
+        print("No source notebooks in the course: run `a2kit release` and `a2kit grade` first.", file=sys.stderr)
+        return ATTENTION
+    result = write_report(course, Path(args.out) if args.out else None, due=args.due)
+    if result is None:
+        print("Nothing graded yet: run `a2kit grade` first.", file=sys.stderr)
+        return ATTENTION
+    print_table("Questions, hardest first", result.questions.head(10)[["notebook", "item", "points", "mean_share", "zero",
+                                                                       "full", "discrimination"]].round(2))
+    print_table("Mistakes, most frequent first", result.hints[["signature", "students", "share"]].round(2))
+    print_table("Grading status", result.status.rename("students").to_frame().rename_axis("status"))
+    print(f"\nClass report ({result.students} students): {result.path}")
+    return 0
+
+
+def cmd_similarity(args) -> int:
+    from .similarity import check_similarity
+    from .similarity_page import write_similarity
+
+    course = _course(args)
+    if not course.source_dir.exists():
+        print("No source notebooks in the course: run `a2kit release` first.", file=sys.stderr)
+        return ATTENTION
+    result = check_similarity(course, threshold=args.threshold, count_solution=args.count_solution, workers=args.workers)
+    path = write_similarity(result, course.root, Path(args.out) if args.out else course.root / "reports")
+    print_table("Parts compared", result.parts.drop(columns=["histogram"]).set_index("part"))
+    print_table("Flagged pairs (look at them; the check decides nothing)", result.flagged_students().round(2))
+    print(f"\nSimilarity page ({len(result.students)} students): {path}")
+    return ATTENTION if len(result.flagged) else 0
+
+
 def cmd_formgrade(args) -> int:
     from .formgrade import formgrade_server
 
@@ -241,6 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--column", help="the assignment's column in the LMS file (default: the one named like the assignment)")
     _late_options(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="the class report: distribution, questions by difficulty, mistakes, models (HTML)")
+    p.add_argument("--out", help="output folder (default: <course>/reports)")
+    p.add_argument("--due", help="due time, ISO 8601: submissions after it are marked late (besides Canvas's mark)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("similarity", help="pairs of students whose solution code or written answers are alike (HTML)")
+    p.add_argument("--out", help="output folder (default: <course>/reports)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="flag a pair when this share of one's code (or answer) matches the other's (default 0.5)")
+    p.add_argument("--workers", type=int, default=2, help="processes comparing notebooks and answers (default 2)")
+    p.add_argument("--count-solution", action="store_true",
+                   help="count code both students share with the instructor's solution (default: it is boilerplate)")
+    p.set_defaults(func=cmd_similarity)
 
     p = sub.add_parser("formgrade", help="hand grading: nbgrader's formgrader in JupyterLab on this course")
     p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")

@@ -2,10 +2,11 @@
 
 On a fresh machine (SQLite gradebook, CPU, fast mode), in a course folder of its own:
 release -> a folder of LMS-style zips, one per student of the demo class (the solution, the blank
-release and one typical mistake per notebook from the corpus; ``--all`` takes every typical
-mistake, ``--hostile`` adds the hostile cases) -> collect -> grade (sandboxed, parallel)
--> feedback -> export. It prints the grade table next to the points each case must get, and where
-the feedback pages and the CSV are. Exit code 0 when every case got its expected points.
+release, one typical mistake per notebook from the corpus and the similarity check's cases: a
+copied pair and two honest solutions; ``--all`` takes every typical mistake, ``--hostile`` adds the
+hostile cases) -> collect -> grade (sandboxed, parallel) -> feedback -> export -> the class report
+and the similarity page. It prints the grade table next to the points each case must get, and where
+the feedback pages, the CSV and the reports are. Exit code 0 when every case got its expected points.
 """
 from __future__ import annotations
 
@@ -24,20 +25,24 @@ from .collect import collect
 from .export import export
 from .feedback import generate_feedback
 from .release import release
+from .report import write_report
+from .similarity import check_similarity
+from .similarity_page import write_similarity
 from .tables import print_table
 
 
 def demo_cases(available: list[str], hostile: bool = False, roots: list[str] | tuple = (),
                every_mistake: bool = False) -> tuple[list[Case], list[str]]:
     """The demo class: the two bases, one typical mistake per notebook (every one with
-    ``every_mistake``), and the hostile, cheating and honest-but-chatty cases with ``hostile``.
+    ``every_mistake``), the similarity check's cases, and the hostile, cheating and honest-but-chatty
+    cases with ``hostile``.
     ``roots``: notebook folders beyond the kit's (their cases join the class)."""
     cases, skipped = load_cases(available, roots)
     chosen, seen = [], set()
     for case in cases:
         if case.family in ("hostile", "cheat", "honest"):
             keep = hostile
-        elif case.family == "base" or every_mistake:
+        elif case.family in ("base", "similarity") or every_mistake:
             keep = True
         else:
             keep = tuple(case.notebooks) not in seen
@@ -91,6 +96,9 @@ def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, h
                                notebook_folders=notebook_folders)
     feedback = generate_feedback(course, progress=progress)
     exported = export(course)
+    class_report = write_report(course)
+    similar = check_similarity(course)
+    similarity_page = write_similarity(similar, course.root, course.root / "reports")
 
     cells = autograded_cells(course.source_dir)
     results = {case.name: case_result(course, case, cells) for case in cases}
@@ -110,6 +118,9 @@ def run_demo(keep: Path | None = None, workers: int = 2, unsafe: bool = False, h
           f"({sum(r.ok for r in feedback)} students)"
           f"\nGrades:    {exported.grades_csv}\nPlot:      {exported.plot}\nFailures:  {exported.failures_csv}"
           f"\nHand-grade Q3: a2kit --course {course.root} formgrade")
+    print_table("Similarity check: flagged pairs (for a person to look at)", similar.flagged_students().round(2))
+    print(f"\nClass report:     {class_report.path if class_report else '(nothing graded)'}"
+          f"\nSimilarity page:  {similarity_page}")
     # tampering is part of the corpus (a deleted test cell): only lost or unreadable zips count here
     ok = all(r.ok for r in results.values()) and all(e.status == "collected" for e in collected.entries)
     print("\nEvery case got the points it must get." if ok else "\nSome cases did not get their expected points (see above).")

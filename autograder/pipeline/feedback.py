@@ -139,10 +139,14 @@ def _error_text(cell) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def read_student(course: Course, student: str) -> StudentFeedback:
-    """Scores (gradebook), failed-test messages and per-class results (autograded notebooks)."""
-    cells = autograded_cells(course.source_dir)
-    scores = course.scores(student)
+def read_student(course: Course, student: str, scores: dict | None = None, hand: list | None = None,
+                 cells: dict | None = None) -> StudentFeedback:
+    """Scores (gradebook), failed-test messages and per-class results (autograded notebooks).
+
+    ``scores`` (as ``Course.scores``), ``hand`` (as ``hand_grades``) and ``cells`` (as ``autograded_cells``)
+    are read here unless given (the class report reads them for the whole class at once)."""
+    cells = autograded_cells(course.source_dir) if cells is None else cells
+    scores = course.scores(student) if scores is None else scores
     fb = StudentFeedback(student)
     for nb_name, ids in cells.items():
         path = course.autograded_dir(student) / f"{nb_name}.ipynb"
@@ -163,7 +167,7 @@ def read_student(course: Course, student: str) -> StudentFeedback:
     fb.per_class = [r for r in fb.per_class if not (r.model in seen or seen.add(r.model))]  # first report per model
     _fill_references(fb.per_class)
     fb.hints = hints_for(fb)
-    fb.hand = hand_grades(course, student)
+    fb.hand = hand_grades(course, student) if hand is None else hand
     return fb
 
 

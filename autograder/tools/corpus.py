@@ -31,7 +31,7 @@ from autograder.harness.cells import cells_by_id, find_cell, grade_id, is_soluti
 from autograder.notebooks import notebook_folders
 
 BASES = ("solution", "release")
-FAMILIES = ("hostile", "cheat", "honest")  # a case named FAMILY_...; every other case is a typical mistake
+FAMILIES = ("hostile", "cheat", "honest", "similarity")  # a case named FAMILY_...; every other case is a typical mistake
 SOLUTION_DELIMITERS = ("BEGIN SOLUTION", "END SOLUTION")
 
 
@@ -73,7 +73,7 @@ class Case:
 
     @property
     def family(self) -> str:
-        """``hostile``, ``cheat``, ``honest`` (from the name's prefix), ``base`` or ``mistake`` (a typical one)."""
+        """``hostile``, ``cheat``, ``honest``, ``similarity`` (from the name's prefix), ``base`` or ``mistake`` (a typical one)."""
         return family_of(self.name)
 
     @property
