@@ -21,6 +21,7 @@ from autograder.pipeline.class_results import questions, read_class
 from autograder.pipeline.cli import main
 from autograder.pipeline.export import grades_table
 from autograder.pipeline.formgrade import hand_grades
+from autograder.pipeline.late import LatePolicy, parse_time
 from autograder.pipeline.gradebook_cells import cell_grades, hand_of, scores_of
 from autograder.pipeline.item_analysis import discrimination, item_statistics
 from autograder.pipeline.report import write_report
@@ -123,9 +124,10 @@ def test_a_due_time_marks_later_submissions_late(generated):
     course, made = generated
     on_time = [r["student"] for r in made.roster if not r["late"]]
     latest = max(r["submitted_at"] for r in made.roster if r["student"] in on_time)
-    results = read_class(course, due="2026-01-01T00:00+00:00")  # before everyone
+    results = read_class(course, LatePolicy(parse_time("2026-01-01T00:00+00:00"), 10.0))  # before everyone
     assert results.status["late"].all()
-    assert read_class(course, due=latest).status.loc[on_time, "late"].sum() == 0
+    assert (results.grades["final"] < results.grades["total"]).all()  # the late penalty is in the final grade
+    assert read_class(course, LatePolicy(parse_time(latest))).status.loc[on_time, "late"].sum() == 0
 
 
 def test_questions_group_the_tests_of_a_solution_cell():
@@ -161,8 +163,11 @@ def page_rows(html: str, table_id: str) -> list[str]:
 
 def total_of(student: str, html: str) -> str:
     """The total column of ``student``'s row of the students' table."""
-    row = re.search(rf"<th>{student}</th>((?:\s*<td>[^<]*</td>){{5}})", html).group(1)
-    return re.findall(r"<td>([^<]*)</td>", row)[4]
+    table = re.search(r'<table[^>]*id="students".*?</table>', html, re.S).group(0)
+    first_row = re.search(r"<thead>\s*<tr[^>]*>(.*?)</tr>", table, re.S).group(1)
+    columns = re.findall(r"<th>([^<]*)</th>", first_row)[1:]  # after the index's column
+    row = re.search(rf"<th>{student}</th>(.*?)</tr>", table, re.S).group(1)
+    return re.findall(r"<td>([^<]*)</td>", row)[columns.index("total")]
 
 
 def test_report_page_is_self_contained_and_follows_a_regrade(generated):

@@ -1,7 +1,7 @@
 """What the class got, as tables: read from the gradebook, the autograded folders, the grading log and the roster.
 
 :func:`read_class` reads every graded student once, through the same functions as the rest of the
-kit: ``export.grades_table`` (points per notebook, total, percent), ``feedback.read_student`` (each
+kit: ``export.grade_sheet`` (points per notebook, total, the late penalty, final, percent), ``feedback.read_student`` (each
 test's score and message, the hints the feedback page shows, per-class accuracy of the submitted
 models, hand grades; given the gradebook's cells read for the whole class at once by
 :mod:`.gradebook_cells`), ``engine.grade.read_grading_log`` (status, seconds, message of the latest
@@ -21,8 +21,8 @@ from autograder.engine.course import Course
 from autograder.engine.grade import read_grading_log
 from autograder.harness.cells import autograded_cells, grade_id, is_solution_cell, is_test_cell
 
-from . import lms
-from .export import grades_table
+from . import late, lms
+from .export import grade_sheet
 from .feedback import SIGNATURES, read_student
 from .gradebook_cells import cell_grades, hand_of, scores_of
 
@@ -34,7 +34,7 @@ LOOKUP = re.compile(r"mirror images|lookup|looks its inputs up", re.IGNORECASE)
 class ClassResults:
     """The class in long tables (one row per student and thing), each with a ``student`` column or index.
 
-    grades: ``export.grades_table`` (index student: one column per notebook, total, max, percent).
+    grades: ``export.grade_sheet`` (index student: one column per notebook, total, max, penalty, final, percent).
     tests: student, notebook, question, test, score, max_score, message (one row per autograded test cell).
     hints: student, signature, hint (the feedback page's hints, by ``feedback.SIGNATURES`` name).
     per_class: student, model, class, accuracy, reference (the submitted models, per class of the test set).
@@ -89,10 +89,12 @@ def student_tables(course: Course, student: str, rows: pd.DataFrame, cells: dict
     }
 
 
-def status_table(course: Course, students: list[str], due: datetime | None = None) -> pd.DataFrame:
+def status_table(course: Course, students: list[str], policy: late.LatePolicy | None = None) -> pd.DataFrame:
     """Index student: the latest grading's status, seconds, peak_MB, message and time (``grading_log.csv``;
     "graded" with no time for a student graded before the log existed), whether it timed out or was
-    flagged as a lookup model (from the message), and whether it was late (Canvas's mark, or after ``due``)."""
+    flagged as a lookup model (from the message), and whether it was late: days late under ``policy``
+    (:mod:`.late`: the LMS's times, extensions), or Canvas's mark where there is no due time."""
+    policy = policy or late.LatePolicy()
     log = read_grading_log(course)
     roster = lms.read_roster(course)
     table = pd.DataFrame(index=pd.Index(sorted(set(students) | set(log.index)), name="student"))
@@ -105,16 +107,22 @@ def status_table(course: Course, students: list[str], due: datetime | None = Non
     table["timed_out"] = table["message"].str.contains(TIMED_OUT)
     table["lookup"] = (table["status"] == "flagged") & table["message"].str.contains(LOOKUP)
     submitted = roster["submitted_at"].reindex(table.index).fillna("") if len(roster) else pd.Series("", index=table.index)
-    marked = roster["late"].reindex(table.index).astype(str).str.lower().eq("true") if len(roster) else False
-    after_due = submitted.map(lambda t: lms.days_late(t, due) > 0) if due else False
-    table["late"] = marked | after_due
+    if policy.due is not None:
+        days = late.late_columns(list(table.index), roster, policy)["days_late"]
+        table["late"] = days.reindex(table.index).fillna(0).astype(int) > 0
+    elif len(roster) and "late" in roster:
+        table["late"] = roster["late"].reindex(table.index).astype(str).str.lower().eq("true")
+    else:
+        table["late"] = False
     table["submitted_at"] = submitted
     return table
 
 
-def read_class(course: Course, due: str | None = None, students: list[str] | None = None) -> ClassResults:
-    """Every student of ``course`` (or ``students``) read once; ``due`` (ISO 8601) marks later submissions late."""
-    grades = grades_table(course)
+def read_class(course: Course, policy: late.LatePolicy | None = None,
+               students: list[str] | None = None) -> ClassResults:
+    """Every student of ``course`` (or ``students``) read once; ``policy`` (the feedback's and the export's
+    late policy) gives the late penalty, the final grade and who was late."""
+    grades = grade_sheet(course, policy)
     if students is not None:
         grades = grades.reindex([s for s in grades.index if s in set(students)])
     cells = autograded_cells(course.source_dir)
@@ -132,7 +140,7 @@ def read_class(course: Course, due: str | None = None, students: list[str] | Non
                "hand": ["student", "notebook", "grade_id", "score", "max_score", "graded"]}
     tables = {name: pd.DataFrame(rows, columns=columns[name]) for name, rows in parts.items()}
     known = list(grades.index) if students is None else list(students)
-    status = status_table(course, known, lms.parse_time(due) if due else None)
+    status = status_table(course, known, policy)
     if students is not None:
         status = status.reindex([s for s in status.index if s in set(students)])
     return ClassResults(grades, tables["tests"], tables["hints"], tables["per_class"], tables["hand"], status)

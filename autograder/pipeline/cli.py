@@ -147,7 +147,7 @@ def cmd_report(args) -> int:
     if not course.source_dir.exists():
         print("No source notebooks in the course: run `a2kit release` and `a2kit grade` first.", file=sys.stderr)
         return ATTENTION
-    result = write_report(course, Path(args.out) if args.out else None, due=args.due)
+    result = write_report(course, Path(args.out) if args.out else None, _policy(args, course))
     if result is None:
         print("Nothing graded yet: run `a2kit grade` first.", file=sys.stderr)
         return ATTENTION
@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="the class report: distribution, questions by difficulty, mistakes, models (HTML)")
     p.add_argument("--out", help="output folder (default: <course>/reports)")
-    p.add_argument("--due", help="due time, ISO 8601: submissions after it are marked late (besides Canvas's mark)")
+    _late_options(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("similarity", help="pairs of students whose solution code or written answers are alike (HTML)")

@@ -15,12 +15,13 @@ import pandas as pd
 from autograder.engine.course import Course
 
 COLUMNS = ["student", "notebook", "grade_id", "score", "max_score", "auto_score", "manual_score", "cell_type",
-           "answer", "comment"]
+           "answer", "comment", "auto_comment"]
 
 
 def cell_grades(course: Course) -> pd.DataFrame:
     """One row per student and grade cell: ``COLUMNS``. ``answer``: a written answer (graded by hand);
-    ``comment``: the grader's comment on that cell ("" when none). Empty before anything was graded."""
+    ``comment``: the grader's comment on that cell ("" when none); ``auto_comment``: nbgrader's own
+    ("No response." for an answer left as released). Empty before anything was graded."""
     from nbgrader.api import (Assignment, BaseCell, Comment, Gradebook, Grade, Notebook, SolutionCell, Student,
                               SubmittedAssignment, SubmittedNotebook)
 
@@ -38,7 +39,7 @@ def cell_grades(course: Course) -> pd.DataFrame:
                             Grade.manual_score, Grade.cell_type)
                   .join(Grade, Grade.notebook_id == SubmittedNotebook.id)
                   .join(BaseCell, BaseCell.id == Grade.cell_id).all())
-        comments = (submitted(Student.id, Notebook.name, BaseCell.name, Comment.comment)
+        comments = (submitted(Student.id, Notebook.name, BaseCell.name, Comment.comment, Comment.auto_comment)
                     .join(Comment, Comment.notebook_id == SubmittedNotebook.id)
                     .join(BaseCell, BaseCell.id == Comment.cell_id).all())
         answers = {(nb, cell) for nb, cell in gb.db.query(Notebook.name, SolutionCell.name).select_from(SolutionCell)
@@ -46,9 +47,11 @@ def cell_grades(course: Course) -> pd.DataFrame:
                    .join(Assignment, Assignment.id == Notebook.assignment_id)
                    .filter(Assignment.name == course.assignment).all()}
     table = pd.DataFrame([tuple(r) for r in grades], columns=COLUMNS[:8])
-    said = {(s, nb, cell): text for s, nb, cell, text in comments}
+    said = {(s, nb, cell): (text, auto) for s, nb, cell, text, auto in comments}
+    keys = list(zip(table["student"], table["notebook"], table["grade_id"]))
     table["answer"] = [(nb, cell) in answers for nb, cell in zip(table["notebook"], table["grade_id"])]
-    table["comment"] = [said.get(key) or "" for key in zip(table["student"], table["notebook"], table["grade_id"])]
+    table["comment"] = [said.get(key, ("", ""))[0] or "" for key in keys]
+    table["auto_comment"] = [said.get(key, ("", ""))[1] or "" for key in keys]
     return table.sort_values(["student", "notebook", "grade_id"]).reset_index(drop=True)
 
 
@@ -64,7 +67,12 @@ def scores_of(rows: pd.DataFrame) -> dict[str, dict[str, tuple[float, float]]]:
 
 def hand_of(rows: pd.DataFrame) -> list[dict]:
     """One student's rows of :func:`cell_grades` as ``formgrade.hand_grades`` gives them: the written answers
-    and any cell a grader scored by hand."""
-    return [{"notebook": r.notebook, "grade_id": r.grade_id, "score": r.score, "max_score": r.max_score,
-             "graded": not pd.isna(r.manual_score), "comment": r.comment}
-            for r in rows.itertuples() if r.answer or not pd.isna(r.manual_score)]
+    and any cell a grader scored by hand, with the same ``status``."""
+    out = []
+    for r in rows.itertuples():
+        if r.answer or not pd.isna(r.manual_score):
+            blank = r.auto_comment == "No response." and pd.isna(r.manual_score)
+            status = "graded" if not pd.isna(r.manual_score) else "no response" if blank else "to grade"
+            out.append({"notebook": r.notebook, "grade_id": r.grade_id, "score": r.score, "max_score": r.max_score,
+                        "graded": status != "to grade", "status": status, "comment": r.comment})
+    return out

@@ -32,6 +32,7 @@ from . import html_page as H
 from . import report_figures as figures
 from .class_results import ClassResults, read_class
 from .feedback import NOT_SUBMITTED
+from .late import LatePolicy
 from .item_analysis import item_scores, item_statistics
 
 LT_COUNTS = long_tail_counts(5000, 10, 100)  # notebook 4's long-tailed training set (its lt_counts)
@@ -255,10 +256,10 @@ def render(results: ClassResults, course: Course) -> tuple[str, pd.DataFrame, pd
     return H.page(f"A2 class report: {course.assignment}", intro, sections), questions, hints
 
 
-def write_report(course: Course, out: Path | None = None, due: str | None = None) -> ReportResult | None:
-    """Read the class and write the page into ``out`` (default ``<course>/reports``); ``due``: ISO 8601.
-    None when nothing is graded yet."""
-    results = read_class(course, due)
+def write_report(course: Course, out: Path | None = None, policy: LatePolicy | None = None) -> ReportResult | None:
+    """Read the class and write the page into ``out`` (default ``<course>/reports``); ``policy``: the late
+    policy the feedback and the export use (percent is of the final grade). None when nothing is graded yet."""
+    results = read_class(course, policy)
     if not len(results.grades):
         return None
     out = Path(out) if out else course.root / "reports"
