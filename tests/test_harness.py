@@ -196,3 +196,39 @@ def test_broken_stdio_is_repaired_after_each_cell(kernel):
     assert reply["status"] == "ok"
     assert session.call("double", np.float64(1.5)).item() == 3.0
     assert _student_cell(kernel[1], "print('still printing')", timeout=20)["status"] == "ok"
+
+
+# --- outputs and limits, as the worker stores and names them ----------------------------------------
+
+def test_outputs_are_bounded_before_they_are_stored():
+    from nbformat import NotebookNode
+
+    from autograder.harness.outputs import MAX_RICH_CHARS, MAX_STREAM_CHARS, bound_outputs
+
+    flood = NotebookNode(output_type="stream", name="stdout", text="x" * (3 * MAX_STREAM_CHARS))
+    later = NotebookNode(output_type="stream", name="stdout", text="LATER\n")
+    image = NotebookNode(output_type="display_data", metadata={},
+                         data={"image/png": "A" * (MAX_RICH_CHARS + 1), "text/plain": "<Figure>"})
+    small = NotebookNode(output_type="display_data", metadata={}, data={"text/plain": "kept"})
+    error = NotebookNode(output_type="error", ename="ValueError", evalue="v" * 10**6, traceback=["t" * 1000] * 1000)
+    out = bound_outputs([flood, later, image, small, error])
+    text = "".join(o["text"] for o in out if o["output_type"] == "stream")
+    assert len(text) < MAX_STREAM_CHARS + 1000 and "output cut here" in text and "LATER" not in text
+    assert "too large to keep" in text and "image/png" in text
+    assert any(o.get("data", {}).get("text/plain") == "kept" for o in out)
+    errors = [o for o in out if o["output_type"] == "error"]
+    assert len(errors) == 1 and len(errors[0]["evalue"]) <= 20_000 and len("".join(errors[0]["traceback"])) <= 21_000
+
+
+@pytest.mark.parametrize("record, words", [
+    ({"timed_out": True, "returncode": -9, "seconds": 300.2, "peak_memory_mb": 100}, "time limit reached"),
+    ({"timed_out": False, "returncode": -24, "seconds": 40, "peak_memory_mb": 100}, "CPU time"),
+    ({"timed_out": False, "returncode": -6, "seconds": 40, "peak_memory_mb": 1900}, "memory limit reached"),
+    ({"timed_out": False, "returncode": -11, "seconds": 40, "peak_memory_mb": 100}, "crash: the kernel was killed by SIGSEGV"),
+    ({"timed_out": False, "returncode": 120, "seconds": 40, "peak_memory_mb": 100}, "crash: the kernel exited with status 120"),
+])
+def test_a_stopped_kernel_is_named_by_its_cause(tmp_path, record, words):
+    from autograder.harness.execute import cause_of_death
+
+    (tmp_path / "launcher-1.json").write_text(json.dumps(record))
+    assert words in cause_of_death(tmp_path, memory_gb=2.0, wait_s=0)

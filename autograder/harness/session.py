@@ -197,8 +197,9 @@ class KernelSession(Session):
     kernel is pristine. Every request runs ``silent`` (no ``pre_run_cell``/``post_run_cell`` hooks).
     """
 
-    def __init__(self, client, manager, inbox: str | Path):
+    def __init__(self, client, manager, inbox: str | Path, why_dead=None):
         self.client, self.manager, self.inbox = client, manager, Path(inbox)
+        self.why_dead = why_dead       # () -> the cause of a kernel's death in words ("" when unknown)
         self.dead: str | None = None   # why the kernel can no longer be used
         self._key = secrets.token_bytes(32)
         self._name = f"__a2kit_{secrets.token_hex(8)}"   # where the boot left the agent
@@ -260,8 +261,9 @@ class KernelSession(Session):
                 msg = await self.client.get_iopub_msg(timeout=min(remaining, 1.0))
             except queue.Empty:
                 if not await self.manager.is_alive():
-                    self.dead = f"the kernel died while running {what} (memory limit, or a crash)"
-                    raise StudentError(f"{what}: the kernel died (memory limit reached, or a crash).") from None
+                    cause = self._cause()
+                    self.dead = f"the kernel stopped while running {what} ({cause})"
+                    raise StudentError(f"{what}: the kernel stopped ({cause}).") from None
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -277,6 +279,14 @@ class KernelSession(Session):
                 break
         await self._drain_reply(msg_id)
         return replies
+    def _cause(self) -> str:
+        """Why the kernel is gone, as its launcher recorded it: time, memory or a crash."""
+        try:
+            cause = self.why_dead() if self.why_dead else ""
+        except Exception:
+            cause = ""
+        return cause or "a crash, or the memory limit"
+
     async def _drain_reply(self, msg_id: str, timeout: float = 10.0) -> None:
         import queue
 
