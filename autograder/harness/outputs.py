@@ -81,7 +81,8 @@ def bound_output(out: NotebookNode, printed: int) -> tuple[NotebookNode | None, 
         size = _rich_size(out.get("data"))
         if size > MAX_RICH_CHARS:
             kinds = ", ".join(sorted(dict(out.get("data") or {})))[:200]
-            return stream(DROPPED_NOTE.format(size=size, kinds=kinds)), printed
+            note = DROPPED_NOTE.format(size=size, kinds=kinds)  # a plain display: never cut as printed text
+            return NotebookNode(output_type="display_data", data={"text/plain": note}, metadata={}), printed
         return out, printed
     if kind == "error":
         out["ename"] = _text(out.get("ename", ""))[:200]
