@@ -234,3 +234,31 @@ def test_a_stopped_kernel_is_named_by_its_cause(tmp_path, record, words):
 
     (tmp_path / "launcher-1.json").write_text(json.dumps(record))
     assert words in cause_of_death(tmp_path, memory_gb=2.0, wait_s=0)
+
+
+@pytest.mark.slow
+def test_a_notebook_past_its_time_limit_costs_that_notebook_only(tmp_path):
+    """A student cell that runs until the sandbox's time limit kills the kernel: the notebook comes back with
+    the cause on that cell and zeros, the other notebook of the submission is graded as usual."""
+    import nbformat as nbf
+
+    from autograder.engine.course import Course
+    from autograder.engine.grade import grade_submissions
+    from autograder.tools.corpus import Case, Edit, build_submission
+    from toy_notebooks import TOY_FOLDERS, write_toy_notebooks
+
+    course = Course(tmp_path / "course")
+    course.sync_source(write_toy_notebooks(tmp_path / "notebooks", second=True))
+    course.generate_release()
+    endless = "import time\nwhile True:\n    time.sleep(0.1)\n"  # sleeps: no CPU limit, only the wall clock
+    build_submission(Case("late", "", "solution", ["01_toy", "02_toy"], [Edit("01_toy", "double", endless)]), course)
+    report = grade_submissions(course, ["late"], workers=1, cell_timeout_s=120, timeout_s=25, progress=False,
+                               notebook_folders=[TOY_FOLDERS])
+    result = report.results["late"]
+    assert result.status == "graded", result.message
+    scores = course.scores("late")
+    assert all(s == 0 for s, _ in scores["01_toy"].values())
+    assert all(s == m for s, m in scores["02_toy"].values())
+    nb = nbf.read(course.autograded_dir("late") / "01_toy.ipynb", as_version=4)
+    said = json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert "time limit reached" in said and "time limit reached" in result.message

@@ -78,8 +78,9 @@ def problems_in_outputs(folder: Path) -> list[str]:
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
                     name = out.get("ename", "")
-                    text = words.get(name) or ("process limit reached" if "Resource temporarily unavailable" in
-                                               str(out.get("evalue", "")) else None)
+                    evalue = str(out.get("evalue", ""))
+                    text = (evalue[:200] if name == "DeadKernelError" and evalue else words.get(name)) or (
+                        "process limit reached" if "Resource temporarily unavailable" in evalue else None)
                     if text and f"{path.stem}: {text}" not in found:
                         found.append(f"{path.stem}: {text}")
     return found

@@ -23,11 +23,12 @@ from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute, LimitOutput
 from traitlets import Bool, Dict, Float, List, Unicode, default
 
 from .cells import grade_id
-from .outputs import SKIP_NOTE, bound_output, bound_outputs, stream, verdict_outputs
+from .outputs import SKIP_NOTE, bound_output, bound_outputs, error, stream, verdict_outputs
 from .registry import Context, Verdict, hidden_tests, run_hidden_test
 from .session import KernelSession
 
@@ -64,6 +65,7 @@ class HarnessExecute(Execute):
         self._tests = hidden_tests(self._name)
         self._cache: dict = {}
         self._session = None
+        self._stopped = ""
         return super().preprocess(nb, resources, km)
 
     def output(self, outs, msg, display_id, cell_index):
@@ -90,13 +92,34 @@ class HarnessExecute(Execute):
         gid = grade_id(cell)
         role = self.plan.get(self._name, {}).get(gid) if gid else None
         if cell.cell_type != "code" or role is None:
-            return super().preprocess_cell(cell, resources, index)
+            return self._run_student_cell(cell, resources, index)
         if role == "skip":
             cell.outputs = [stream(SKIP_NOTE)]
             return cell, resources
         cell.outputs = verdict_outputs(self._judge(gid))
         cell.execution_count = None
         return cell, resources
+
+    def _run_student_cell(self, cell, resources, index):
+        """Run a student's (or set-up) cell in the kernel. A kernel stopped by one of the sandbox's limits
+        (time, memory) costs this notebook only: the cell says why, the later cells are not run and the
+        hidden tests fail with the cause. A crash with no limit to blame is raised (the worker retries)."""
+        if cell.cell_type == "code" and self._stopped:
+            cell.outputs = [stream(f"(Not run: {self._stopped}.)")]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cause = self._why_dead()
+            if not cause or cause.startswith("a crash"):
+                raise
+            self._stopped = f"the kernel stopped in an earlier cell ({cause})"
+            if self._session is not None:
+                self._session.dead = self._stopped
+            cell.outputs = bound_outputs(list(cell.get("outputs", [])))
+            cell.outputs.append(error("DeadKernelError", f"the kernel stopped while running this cell: {cause}"))
+            self._record(kind="stopped", grade_id=grade_id(cell) or f"cell {index}", message=cause)
+            return cell, resources
 
     def _boot(self) -> None:
         """Bind the harness's agent in the kernel before the notebook's first cell runs (see ``agent.py``)."""
