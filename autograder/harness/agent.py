@@ -25,11 +25,13 @@ def __a2kit_boot(shell, key_hex, install_source, publish):
     ``shell`` is the IPython shell (None in-process: then ``publish`` is the only way out and no stdio
     is repaired); ``install_source`` is the source of ``__a2kit_install``.
     """
+    import base64
     import builtins
     import hashlib
     import hmac
     import json
     import sys
+    import traceback
 
     import numpy as np
 
@@ -58,7 +60,8 @@ def __a2kit_boot(shell, key_hex, install_source, publish):
         repair_stdio()
         ns = {"__builtins__": pristine, "__name__": "a2kit_agent"}
         _exec(code, ns)                        # a fresh agent for every call, from the boot-time code
-        run = ns["__a2kit_install"](namespace if namespace is not None else user_ns, np, json)
+        run = ns["__a2kit_install"](namespace if namespace is not None else user_ns, np, json, base64, hashlib,
+                                    traceback, sys)
         reply = run(call, inputs_json, inbox, snippet, outputs)
         body = json.dumps(reply, sort_keys=True)
         publish({mime: {"call": call, "body": body, "mac": sign(body)}})
@@ -66,18 +69,13 @@ def __a2kit_boot(shell, key_hex, install_source, publish):
     return agent
 
 
-def __a2kit_install(user_ns, np, json):
+def __a2kit_install(user_ns, np, json, base64, hashlib, traceback, sys):
     """One call's agent: ``run(call, inputs_json, inbox, code, outputs) -> reply`` (a JSON-able dict).
 
-    Executed in a namespace whose builtins were copied at boot; ``np`` and ``json`` are the boot-time
-    modules. The reply names the call, the snippet and the inputs it ran, so the harness can check that
-    its own request was the one answered.
+    Executed in a namespace whose builtins were copied at boot; the modules are the boot-time ones (a
+    module the notebook swaps in ``sys.modules`` later is not used). The reply names the call, the
+    snippet and the inputs it ran, so the harness can check that its own request was the one answered.
     """
-    import base64
-    import hashlib
-    import sys
-    import traceback
-
     dtypes = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
               "float16", "float32", "float64"}
     missing = object()
