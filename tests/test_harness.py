@@ -262,3 +262,18 @@ def test_a_notebook_past_its_time_limit_costs_that_notebook_only(tmp_path):
     nb = nbf.read(course.autograded_dir("late") / "01_toy.ipynb", as_version=4)
     said = json.dumps([c.get("outputs", []) for c in nb.cells])
     assert "time limit reached" in said and "time limit reached" in result.message
+
+
+def test_a_student_array_of_the_wrong_shape_fails_the_test_not_the_grader():
+    """Indexing past its shape or arithmetic its shape does not fit: a plain StudentError; numbers that fit
+    behave as plain arrays."""
+    got = LocalSession(_namespace("v = [1.0, 2.0, 3.0]\nz = 5.0\n")).run("a = v\nb = z", ["a", "b"])
+    a, b = got["a"], got["b"]
+    with pytest.raises(StudentError, match=r"shape \(\)"):
+        b[0]
+    with pytest.raises(StudentError, match="does not fit"):
+        a - np.ones(2)
+    with pytest.raises(StudentError, match=r"shape \(3,\)"):
+        bool(a == np.ones(3))  # what is computed from a claim is still one
+    assert float(np.abs(a - np.array([1.0, 2.0, 3.0])).max()) == 0.0 and np.allclose(a, [1, 2, 3])
+    assert a[1] == 2.0 and float(b) == 5.0 and (a * 2).tolist() == [2.0, 4.0, 6.0]

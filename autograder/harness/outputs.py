@@ -6,6 +6,10 @@ passing message or one error with the failure in plain words. A hidden test that
 also displays its per-class accuracy as the MIME bundle :data:`PER_CLASS_MIME` (``{"model": NAME,
 "per_class": {class: accuracy}, "reference": {class: accuracy}}``), which the feedback page draws
 as bars; nbconvert does not render this type, so students see only the cell's text.
+
+Every output a notebook's cells make is bounded before it is held or stored (:func:`bound_output`,
+applied as outputs arrive and again by ``BoundedOutput`` on the autograded notebook): printed text
+is cut per cell, a rich output over a size (a huge image) becomes a note, an error's text is cut.
 """
 from __future__ import annotations
 

@@ -111,10 +111,44 @@ class NotOneValue(StudentError, TypeError, ValueError):
     itself raises there, so that code which falls back on it (``bytes(array)``) still does."""
 
 
+class BadShape(StudentError, ValueError, IndexError):
+    """A student's array whose shape the grader's arithmetic or indexing cannot take: the student's
+    failure, and the ValueError/IndexError numpy itself raises there."""
+
+
+def _plain(value):
+    """``value`` with every Claim in it (a tuple of outputs too) as a plain ndarray view."""
+    if isinstance(value, Claim):
+        return value.view(np.ndarray)
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
 class Claim(np.ndarray):
     """A numeric array the student's kernel returned: a plain array, except that reading it as one
-    number (``if flag:``, ``float(x)``, ``int(n)``, an index) when it holds several fails the test with
-    plain words instead of crashing the grader."""
+    number (``if flag:``, ``float(x)``, ``int(n)``, an index) when it holds several, indexing it past its
+    shape, or arithmetic its shape does not fit (``got - expected``), fails the test with plain words
+    instead of crashing the grader. What is computed from it is a Claim too."""
+
+    def __getitem__(self, key):
+        try:
+            return super().__getitem__(key)
+        except IndexError as exc:
+            raise BadShape(f"the notebook gave an array of shape {self.shape}, which the grader could not "
+                           f"index ({exc}).") from None
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if "out" in kwargs:
+            kwargs["out"] = _plain(kwargs["out"])
+        try:
+            result = getattr(ufunc, method)(*_plain(inputs), **kwargs)
+        except ValueError as exc:
+            shapes = ", ".join(str(np.shape(i)) for i in inputs)
+            raise BadShape(f"the notebook gave an array whose shape does not fit ({shapes}: {exc}).") from None
+        if isinstance(result, np.ndarray) and type(result) is np.ndarray:
+            return result.view(Claim)
+        return result
 
     def _one(self, as_what: str):
         if self.size != 1:
