@@ -195,3 +195,14 @@ def test_the_returned_folder_holds_the_pages_and_the_notebooks_not_the_checkpoin
     assert returned == ["01_essay.html", "01_essay.ipynb", "a2kit_feedback.html"]
     assert (course.feedback_dir("writer") / "01_essay.ipynb").read_bytes() == \
         (course.submitted_dir("writer") / "01_essay.ipynb").read_bytes()
+
+
+def test_one_students_broken_autograded_notebook_never_stops_the_class(course):
+    """A student whose autograded notebook nbgrader cannot read gets a line in the table; the others get
+    their pages as usual."""
+    students = sorted(p.name for p in (course.root / "autograded").iterdir())
+    broken, others = students[0], students[1:]
+    (course.autograded_dir(broken) / "01_toy.ipynb").write_text("{not a notebook")
+    results = {r.student: r for r in generate_feedback(course, progress=False)}
+    assert not results[broken].ok and results[broken].message
+    assert others and all(results[s].ok and (course.feedback_dir(s) / "a2kit_feedback.html").exists() for s in others)

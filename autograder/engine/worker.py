@@ -78,8 +78,9 @@ def problems_in_outputs(folder: Path) -> list[str]:
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
                     name = out.get("ename", "")
-                    text = words.get(name) or ("process limit reached" if "Resource temporarily unavailable" in
-                                               str(out.get("evalue", "")) else None)
+                    evalue = str(out.get("evalue", ""))
+                    text = (evalue[:200] if name == "DeadKernelError" and evalue else words.get(name)) or (
+                        "process limit reached" if "Resource temporarily unavailable" in evalue else None)
                     if text and f"{path.stem}: {text}" not in found:
                         found.append(f"{path.stem}: {text}")
     return found
@@ -125,7 +126,7 @@ def _scratch_course(job: GradingJob, tmp: Path, slot: int):
     sandbox kernel), the sandbox spec, the autograded folder and the verdict record's path."""
     from nbgrader.converters.autograde import Autograde
 
-    from autograder.harness.execute import HarnessExecute
+    from autograder.harness.execute import BoundedOutput, HarnessExecute
     from autograder.isolation.kernel import KERNEL_NAME, write_kernelspec
 
     root = tmp / "c"
@@ -149,12 +150,14 @@ def _scratch_course(job: GradingJob, tmp: Path, slot: int):
     harness = config.HarnessExecute
     harness.plan, harness.inbox, harness.record_path = job.plan, str(inbox), str(record_path)
     harness.student, harness.key = job.student, job.key
+    harness.launch_records, harness.memory_gb = spec.record_dir, float(spec.limits.memory_gb)
     harness.fast = job.env.get("A2_FAST", "0") == "1"
     harness.data_root = job.env.get("A2_DATA", "")
     if job.cell_timeout_s:
         config.Execute.timeout = int(job.cell_timeout_s)
+    ours = {"Execute": HarnessExecute, "LimitOutput": BoundedOutput}
     config.Autograde.autograde_preprocessors = [
-        HarnessExecute if p.__name__ == "Execute" else p for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+        ours.get(p.__name__, p) for p in Autograde.class_traits()["autograde_preprocessors"].default()]
     return config, spec, autograded, record_path
 
 

@@ -23,11 +23,12 @@ from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
-from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, List, Unicode, default
+from nbclient.exceptions import DeadKernelError
+from nbgrader.preprocessors import Execute, LimitOutput
+from traitlets import Bool, Dict, Float, List, Unicode, default
 
 from .cells import grade_id
-from .outputs import SKIP_NOTE, stream, verdict_outputs
+from .outputs import SKIP_NOTE, bound_output, bound_outputs, error, stream, verdict_outputs
 from .registry import Context, Verdict, hidden_tests, run_hidden_test
 from .session import KernelSession
 
@@ -52,6 +53,8 @@ class HarnessExecute(Execute):
     fast = Bool(False).tag(config=True)
     data_root = Unicode("", help="the CIFAR-10 folder on this machine (the test set: trusted side only)").tag(config=True)
     key = Unicode("", help="the course's secret (hex)").tag(config=True)
+    launch_records = Unicode("", help="folder of the sandbox launcher's records (why a kernel stopped)").tag(config=True)
+    memory_gb = Float(0.0, help="the kernel's memory limit (to name it as the cause of a death)").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxKernelManager
@@ -62,7 +65,22 @@ class HarnessExecute(Execute):
         self._tests = hidden_tests(self._name)
         self._cache: dict = {}
         self._session = None
+        self._stopped = ""
         return super().preprocess(nb, resources, km)
+
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's output handler, bounded as outputs arrive: a 300 MB print or a 100 MB image is cut or
+        dropped here, before it is held or stored (:func:`~autograder.harness.outputs.bound_output`)."""
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is not None and outs and outs[-1] is out:
+            printed = sum(len(o.get("text", "")) for o in outs[:-1] if o.get("output_type") == "stream")
+            bounded, _ = bound_output(out, printed)
+            if bounded is None:
+                outs.pop()
+            else:
+                outs[-1] = bounded
+            return bounded
+        return out
 
     def _record(self, **entry) -> None:
         if self.record_path:
@@ -70,10 +88,11 @@ class HarnessExecute(Execute):
                 f.write(json.dumps({"notebook": self._name, **entry}) + "\n")
 
     def preprocess_cell(self, cell, resources, index):
+        self._boot()
         gid = grade_id(cell)
         role = self.plan.get(self._name, {}).get(gid) if gid else None
         if cell.cell_type != "code" or role is None:
-            return super().preprocess_cell(cell, resources, index)
+            return self._run_student_cell(cell, resources, index)
         if role == "skip":
             cell.outputs = [stream(SKIP_NOTE)]
             return cell, resources
@@ -81,9 +100,39 @@ class HarnessExecute(Execute):
         cell.execution_count = None
         return cell, resources
 
-    def _context(self, gid: str) -> Context:
+    def _run_student_cell(self, cell, resources, index):
+        """Run a student's (or set-up) cell in the kernel. A kernel stopped by one of the sandbox's limits
+        (time, memory) costs this notebook only: the cell says why, the later cells are not run and the
+        hidden tests fail with the cause. A crash with no limit to blame is raised (the worker retries)."""
+        if cell.cell_type == "code" and self._stopped:
+            cell.outputs = [stream(f"(Not run: {self._stopped}.)")]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cause = self._why_dead()
+            if not cause or cause.startswith("a crash"):
+                raise
+            self._stopped = f"the kernel stopped in an earlier cell ({cause})"
+            if self._session is not None:
+                self._session.dead = self._stopped
+            cell.outputs = bound_outputs(list(cell.get("outputs", [])))
+            cell.outputs.append(error("DeadKernelError", f"the kernel stopped while running this cell: {cause}"))
+            self._record(kind="stopped", grade_id=grade_id(cell) or f"cell {index}", message=cause)
+            return cell, resources
+
+    def _boot(self) -> None:
+        """Bind the harness's agent in the kernel before the notebook's first cell runs (see ``agent.py``)."""
         if self._session is None:
-            self._session = KernelSession(self.kc, self.km, self.inbox)
+            self._session = KernelSession(self.kc, self.km, self.inbox, self._why_dead)
+            self._session.boot()
+
+    def _why_dead(self) -> str:
+        """The cause of the kernel's death in the student's words, from the launcher's newest record."""
+        return cause_of_death(Path(self.launch_records), self.memory_gb) if self.launch_records else ""
+
+    def _context(self, gid: str) -> Context:
+        self._boot()
         return Context(self._session, self._name, gid, notebook=self.nb, student=self.student, fast=self.fast,
                        data_root=Path(self.data_root) if self.data_root else None, key=bytes.fromhex(self.key),
                        cache=self._cache)
@@ -99,3 +148,52 @@ class HarnessExecute(Execute):
         for flag in verdict.flags:
             self._record(kind="flag", grade_id=gid, message=flag)
         return verdict
+
+
+def cause_of_death(records: Path, memory_gb: float = 0.0, wait_s: float = 3.0) -> str:
+    """Why the newest sandboxed kernel in ``records`` stopped: the time limit, the memory limit or a crash.
+
+    Reads the launcher's ``launcher-*.json`` (``returncode``, ``timed_out``, ``peak_memory_mb``), waiting
+    up to ``wait_s`` for the launcher to record the exit.
+    """
+    import signal
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        paths = sorted(records.glob("launcher-*.json"), key=lambda p: p.stat().st_mtime)
+        try:
+            record = json.loads(paths[-1].read_text()) if paths else {}
+        except (OSError, ValueError):
+            record = {}
+        if record.get("timed_out") or record.get("returncode") is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    code, peak = record.get("returncode"), float(record.get("peak_memory_mb") or 0)
+    if record.get("timed_out"):
+        return f"time limit reached: the notebook ran past its {record.get('seconds', 0):.0f} s"
+    if code == -signal.SIGXCPU:
+        return "time limit reached: the notebook used up its CPU time"
+    if memory_gb and peak >= 0.8 * memory_gb * 1024:
+        return f"memory limit reached: {peak:,.0f} MB used of {memory_gb * 1024:,.0f} MB"
+    if code is None:
+        return ""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"a crash: the kernel was killed by {name}"
+    return f"a crash: the kernel exited with status {code}"
+
+
+class BoundedOutput(LimitOutput):
+    """nbgrader's ``LimitOutput`` (lines per cell, traceback lines), then the kit's bounds on characters
+    and rich outputs (:func:`~autograder.harness.outputs.bound_outputs`): what every autograded notebook
+    stores, whatever its cells printed or displayed."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if cell.cell_type == "code":
+            cell.outputs = bound_outputs(cell.outputs)
+        return cell, resources

@@ -393,7 +393,10 @@ def generate_feedback(course: Course, students: list[str] | None = None, progres
     results = []
     for student in tqdm(students, desc="feedback", unit="student", disable=not progress):
         folder = course.feedback_dir(student)
-        ok, log = nbgrader_feedback(course, student)
+        try:  # one student's notebook that nbgrader cannot convert must not stop the class
+            ok, log = nbgrader_feedback(course, student)
+        except Exception as exc:
+            ok, log = False, f"{type(exc).__name__}: {exc}"
         message = "" if ok else f"nbgrader generate_feedback failed: {log.strip().splitlines()[-1] if log.strip() else 'no log'}"
         try:
             fb = read_student(course, student)
