@@ -16,8 +16,14 @@ from a2lib.checks import numpy_nn as nn_checks
 from a2lib.checks import theory
 from a2lib.numpy_nn import (ConvNet, Module, SoftmaxCrossEntropy, eval_numerical_gradient,
                             eval_numerical_gradient_array, fit, rel_error)
+from autograder.notebooks import notebook_folders
 from autograder.tools.local import run_local
 from autograder.tools.local import solution_namespace
+
+
+def nb2_module(name: str):
+    """A module of notebook 2's folder (reference_layers, digests, hidden_tests)."""
+    return notebook_folders()["02_numpy_convnet"].module(name)
 
 
 def hidden_message(ns: dict, grade_id: str, **replaced) -> str:
@@ -117,8 +123,60 @@ def test_fit_records_a_learning_curve():
                                                ("ReLU", (), (3, 4)), ("Linear", (6, 3), (2, 3, 2))])
 def test_reference_layers_pass_the_visible_checks_on_other_shapes(nb2, name, args, x_shape):
     x = np.random.default_rng(4).normal(size=x_shape)
-    assert nn_checks.check_forward(nb2[name](*args), x).shape[0] == x_shape[0]
     assert max(nn_checks.check_backward(nb2[name](*args), x).values()) < 1e-7
+    # The forward check knows only the notebook's fixed inputs (stored digests), and says so.
+    with pytest.raises(AssertionError, match="only for the notebook's own fixed input"):
+        nn_checks.check_forward(nb2[name](*args), x)
+
+
+def test_stored_digests_are_up_to_date_and_give_no_answer_away():
+    from a2lib.checks import digests as stored
+
+    fresh = nb2_module("digests").build()
+    assert fresh == {"LAYER_DIGESTS": stored.LAYER_DIGESTS, "SGD_DIGESTS": stored.SGD_DIGESTS}, \
+        "regenerate: python -m autograder.notebooks.02_numpy_convnet.digests"
+    assert len(stored.LAYER_DIGESTS) == 4  # one per visible forward case
+    for digest in [*stored.LAYER_DIGESTS.values(), *stored.SGD_DIGESTS.values()]:
+        for variant in digest["variants"].values():
+            for key, numbers in variant.items():  # fewer numbers than the result has: it cannot be read back
+                assert len(numbers) <= max(1, np.prod(digest["shapes"][key]) // 2)
+
+
+def test_the_student_package_holds_no_answer_oracle():
+    import a2lib.checks.theory as theory_checks
+
+    for name in ("torch_reference", "per_sample_grads", "torch_sgd_trajectory", "_torch_out"):
+        assert not hasattr(nn_checks, name), name
+    for name in ("autograd_linearization", "_network"):
+        assert not hasattr(theory_checks, name), name
+
+
+def test_visible_forward_checks_name_the_mistakes_from_digests(nb2):
+    Conv2D = nb2["Conv2D"]
+    conv = Conv2D(3, 2, kernel_size=4, stride=2, padding=1)
+    conv.weight = np.linspace(-0.2, 0.3, num=2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
+    conv.bias = np.array([0.1, -0.2])
+    x = np.linspace(-0.1, 0.5, num=2 * 3 * 5 * 5).reshape(2, 3, 5, 5)
+    assert nn_checks.check_forward(conv, x).shape == (2, 2, 2, 2)
+    def flipped_forward(self, x):
+        weight = self.weight
+        self.weight = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
+        try:
+            return Conv2D.forward(self, x)
+        finally:
+            self.weight = weight
+
+    layer = type("Conv2D", (Conv2D,), {"forward": flipped_forward})(3, 2, kernel_size=4, stride=2, padding=1)
+    layer.weight, layer.bias = conv.weight, conv.bias
+    with pytest.raises(AssertionError, match="flips the kernel"):
+        nn_checks.check_forward(layer, x)
+    no_bias = type("Conv2D", (Conv2D,), {"forward": lambda self, x: Conv2D.forward(self, x) - self.bias[:, None, None]})
+    layer = no_bias(3, 2, kernel_size=4, stride=2, padding=1)
+    layer.weight, layer.bias = conv.weight, conv.bias
+    with pytest.raises(AssertionError, match="forgets the bias"):
+        nn_checks.check_forward(layer, x)
+
+
 
 
 def test_reference_layers_pass_the_visible_checks(nb2):
@@ -228,9 +286,9 @@ def test_sgd_mistakes_are_named(nb2):
     assert "regularizes the biases" in hidden_message(nb2, "test_sgd_hidden", SGD=make(regularize_all))
     problem = nn_checks.sgd_problem(7)
     reference = nn_checks.sgd_trajectory(SGD, problem, **nn_checks.SGD_SETTINGS)
-    assert nn_checks.sgd_message(reference, problem, **nn_checks.SGD_SETTINGS) is None
-    assert "second is wrong" in nn_checks.sgd_message(dict(reference, step2_bias0=reference["step1_bias0"]), problem,
-                                                      want=reference, **nn_checks.SGD_SETTINGS)
+    expected = nb2_module("reference_layers").sgd_expected(problem, **nn_checks.SGD_SETTINGS)
+    assert nn_checks.sgd_message(reference, expected) is None
+    assert "second is wrong" in nn_checks.sgd_message(dict(reference, step2_bias0=reference["step1_bias0"]), expected)
 
 
 # -- notebook 1's checks ---------------------------------------------------------------------------
@@ -250,9 +308,11 @@ def test_theory_checks_name_the_mistakes(nb1):
     with pytest.raises(AssertionError, match="flipped kernel"):
         theory.check_conv_as_matrix(lambda w, *a: nb1["conv_as_matrix"](w[:, :, ::-1, ::-1].copy(), *a), seed=2)
     with pytest.raises(AssertionError, match=r"b equals h\(x0\)"):
-        theory.check_q2_answers({2: (6, 15), -1: (1.5, 1.5), 1: (6, 9)})
+        theory.check_q2_answers({2: (6, 15), -1: (1.5, 1.5), -3: (0, 0)})
     with pytest.raises(AssertionError, match="no entry for x0 = -1"):
-        theory.check_q2_answers({2: (6, 3), 1: (6, 3)})
+        theory.check_q2_answers({2: (6, 3), -3: (0, 0)})
+    with pytest.raises(AssertionError, match="W is wrong"):  # x0 = 1's answer copied to x0 = -3 (another piece)
+        theory.check_q2_answers({2: (6, 3), -1: (1.5, 3), -3: (6, 3)})
     with pytest.raises(AssertionError, match="empty"):
         theory.check_word_limit("\n# YOUR CODE HERE\nraise NotImplementedError()\n")
     with pytest.raises(AssertionError, match="71 words: the limit is 70"):

@@ -1,5 +1,8 @@
 """Hidden tests of notebook 1 (theory): Q1 matrices against conv2d, Q2 against autograd, Q3's length.
 
+The Q2 reference (torch autograd) lives here, in the trusted process: the student package holds no
+function that computes an answer.
+
 Each test decides its whole cell: the cases of the cell's visible check plus random cases drawn
 from ``ctx.rng`` (unpredictable to the student). The student's functions run in their kernel and
 send back numbers; the message builders of ``a2lib.checks.theory`` judge them here.
@@ -73,6 +76,37 @@ def conv_as_matrix_hidden(ctx: Context) -> str:
 
 
 # -- Q2 ---------------------------------------------------------------------------------------------
+def autograd_linearization(weights, biases, x0) -> tuple[np.ndarray, np.ndarray]:
+    """(W, b) with W = dh/dx at x0 (torch autograd, float64) and b = h(x0) - W x0.
+
+    weights [W_l: (d_l, d_{l-1})], biases [b_l: (d_l,)], x0: (d_0,) -> W: (d_L, d_0), b: (d_L,).
+    """
+    import torch
+    from torch.autograd.functional import jacobian
+
+    ws = [torch.tensor(np.asarray(w, dtype=np.float64)) for w in weights]
+    bs = [torch.tensor(np.asarray(b, dtype=np.float64)) for b in biases]
+
+    def h(x):
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            x = w @ x + b
+            if i < len(ws) - 1:
+                x = torch.relu(x)
+        return x
+
+    x = torch.tensor(np.atleast_1d(np.asarray(x0, dtype=np.float64)))
+    W = jacobian(h, x).numpy()
+    with torch.no_grad():
+        b = h(x).numpy() - W @ x.numpy()
+    return W, b
+
+
+def judge_linearization(W, b, weights, biases, x0, where: str) -> None:
+    """Fail with the cause when (W, b) is not autograd's linearization of the network at x0."""
+    want_W, want_b = autograd_linearization(weights, biases, x0)
+    fail_on(checks.linearization_message(W, b, want_W, want_b, x0, where))
+
+
 # Runs in the kernel: whether Q2_ANSWERS is a dict, then whether it has each point.
 Q2_KEYS = """
 import numpy as np
@@ -83,7 +117,7 @@ keys = np.array([isinstance(answers, dict)] + [isinstance(answers, dict) and x i
 
 @grades(NOTEBOOK, "test_q2_answers")
 def q2_answers(ctx: Context) -> str:
-    """``Q2_ANSWERS[x0] = (W, b)`` at x0 = 2, -1, 1 against autograd, read back as numbers."""
+    """``Q2_ANSWERS[x0] = (W, b)`` at x0 = 2, -1, -3 against autograd, read back as numbers."""
     keys = ctx.session.run(Q2_KEYS, ["keys"], what="Q2_ANSWERS",
                            points=list(checks.Q2_POINTS))["keys"]
     if keys.shape != (1 + len(checks.Q2_POINTS),) or not keys[0]:
@@ -96,8 +130,7 @@ def q2_answers(ctx: Context) -> str:
             got = ctx.session.run("W, b = Q2_ANSWERS[x0]", ["W", "b"], what=f"Q2_ANSWERS[{x0:g}]", x0=x0)
         except StudentError as exc:
             raise Fail(f"{where}: give a pair (W, b) of numbers or numeric arrays ({exc}).") from None
-        fail_on(checks.linearization_message(got["W"], got["b"], checks.Q2_NETWORK["weights"],
-                                            checks.Q2_NETWORK["biases"], x0, where))
+        judge_linearization(got["W"], got["b"], checks.Q2_NETWORK["weights"], checks.Q2_NETWORK["biases"], x0, where)
     return "Q2a: correct."
 
 
@@ -111,7 +144,7 @@ def _linearize(ctx: Context, weights, biases, x0) -> None:
                               x0=np.asarray(x0, dtype=np.float64), **layers)
     except StudentError as exc:
         raise Fail(f"{where}: {exc} (linearize must return a pair (W, b) of numeric arrays)") from None
-    fail_on(checks.linearization_message(got["W"], got["b"], weights, biases, x0, where))
+    judge_linearization(got["W"], got["b"], weights, biases, x0, where)
 
 
 @grades(NOTEBOOK, "test_linearize")
@@ -142,12 +175,14 @@ def assigned_string(source: str, name: str):
 
 @grades(NOTEBOOK, "test_dead_relu_word_limit")
 def dead_relu_word_limit(ctx: Context) -> str:
-    """Q3's answer (the submitted cell's string) is not empty and has at most 70 words."""
+    """Q3's answer, read from the submitted cell's text (a string literal), is not empty and has at most 70 words.
+
+    The kernel is never asked: a value it computed (a ``str`` subclass whose ``encode`` or ``split``
+    lies, a string built at run time) is a claim the grader cannot check, so the answer must be the literal.
+    """
     text = assigned_string(ctx.cell_source("dead_relu_answer"), "DEAD_RELU_ANSWER")
-    if text is None:  # not a plain literal: the value the cell computed, as UTF-8 bytes
-        got = ctx.session.run("answer = DEAD_RELU_ANSWER\nis_text = isinstance(answer, str)\n"
-                              "text = __import__('numpy').frombuffer(answer.encode() if is_text else b'', 'uint8')",
-                              ["is_text", "text"], what="Q3 (DEAD_RELU_ANSWER)")
-        text = bytes(got["text"]).decode("utf-8", "replace") if got["is_text"] else None
+    if text is None:
+        raise Fail("Q3: write your answer as plain text between the triple quotes of DEAD_RELU_ANSWER = \"\"\"...\"\"\" "
+                   "(a string literal, nothing computed): the grader counts the words of the text in the cell.")
     fail_on(checks.word_limit_message(text, limit=70, name="Q3"))
     return checks.word_count_line(text, limit=70, name="Q3")

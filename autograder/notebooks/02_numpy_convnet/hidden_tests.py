@@ -4,33 +4,95 @@ Each test decides its whole cell: the cell's visible fixed cases, plus for the `
 random shapes, strides, paddings, batch sizes and values drawn from ``ctx.rng`` (unpredictable to
 the student). The student's layers run in their kernel on the inputs sent (one snippet per case:
 build the layer, set its parameters, forward, backward) and send back ``out``, ``dx``, ``dw``,
-``db``; the reference is computed here with torch autograd in float64 and the message builders of
-``a2lib.checks.numpy_nn`` say what is wrong.
+``db``; the reference is computed here with torch autograd in float64 (``reference_layers``) and
+the message builders of ``a2lib.checks.numpy_nn`` say what is wrong.
+
+A layer whose work is done by torch or by ``a2lib.checks`` earns nothing: its solution cell is read
+here for torch and the checks, and the kernel reports the calls it saw during forward and backward
+(a report that can only cost the student points, so the grader may believe it).
 """
 from __future__ import annotations
+
+import ast
 
 import numpy as np
 
 from a2lib.checks import numpy_nn as checks
 from autograder.harness import Context, Fail, StudentError, fail_on, grades
 
+from .reference_layers import forward_expected, per_sample_grads, sgd_expected, torch_reference
+
 
 NOTEBOOK = "02_numpy_convnet"
 
-# Runs in the student's kernel: their layer on the inputs sent; None results become a flag in `unset`.
+# Runs in the student's kernel: their layer on the inputs sent; None results become a flag in `unset`;
+# `borrowed` flags calls into torch and into a2lib.checks seen while the layer ran.
 LAYER_SNIPPET = """
+import sys as _sys
 import numpy as _np
+_seen = set()
+def _watch(frame, event, arg):
+    if event == "call":
+        module = frame.f_globals.get("__name__") or ""
+    elif event == "c_call":
+        module = getattr(arg, "__module__", None) or type(getattr(arg, "__self__", None)).__module__ or ""
+    else:
+        return
+    if module.split(".")[0] == "torch" or module.startswith("a2lib.checks"):
+        _seen.add("torch" if module.split(".")[0] == "torch" else "checks")
 layer = {cls}(*args)
 if weight.size:
     layer.weight, layer.bias = weight.copy(), bias.copy()
-results = {{"out": layer.forward(x.copy())}}
+_sys.setprofile(_watch)
+try:
+    results = {{"out": layer.forward(x.copy())}}
+    if backward:
+        layer.backward(dout.copy())
+finally:
+    _sys.setprofile(None)
 if backward:
-    layer.backward(dout.copy())
     results.update((attr, getattr(layer, attr, None)) for attr in grads)
 unset = _np.array([results[name] is None for name in names])
+borrowed = _np.array(["torch" in _seen, "checks" in _seen])
 for name in names:
     globals()[name] = _np.zeros(0) if results[name] is None else results[name]
 """
+# The solution cell of each layer (read for torch and the checks).
+SOLUTION_CELLS = {"relu": "relu", "conv": "conv2d", "pool": "max_pooling", "linear": "linear", "sgd": "sgd"}
+BORROWED = ("{what} uses {used}: no points for this test. The exercise is to write it yourself in numpy "
+            "(np.maximum, @, slicing); torch and a2lib.checks may only check your work, never do it.")
+
+
+def borrowed_names(source: str) -> list[str]:
+    """What of torch and a2lib.checks a cell's source uses: imports of them, or the names ``torch``/``checks``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    used = set()
+    for node in ast.walk(tree):
+        modules = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                   [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        for module in modules:
+            if module.split(".")[0] == "torch":
+                used.add("torch")
+            elif module.startswith("a2lib.checks") or (module == "a2lib" and isinstance(node, ast.ImportFrom)
+                                                         and any(a.name == "checks" for a in node.names)):
+                used.add("a2lib.checks")
+        if isinstance(node, ast.Name) and node.id in ("torch", "checks"):
+            used.add("torch" if node.id == "torch" else "a2lib.checks")
+    return sorted(used)
+
+
+def refuse_borrowed_work(ctx: Context, kind: str, what: str) -> None:
+    """Fail when the solution cell of ``kind`` uses torch or a2lib.checks (read from the submitted source)."""
+    try:
+        source = ctx.cell_source(SOLUTION_CELLS[kind])
+    except Exception:  # no notebook to read (an in-process run on a namespace)
+        source = ""
+    used = borrowed_names(source)
+    if used:
+        raise Fail(BORROWED.format(what=what, used=" and ".join(used)))
 
 
 def hyper_of(kind: str, args: tuple) -> dict:
@@ -60,13 +122,17 @@ def run_layer(ctx: Context, kind: str, args: tuple, x, weight=None, bias=None, d
     names = ["out"] + (list(checks.GRADIENTS[kind]) if dout is not None else [])
     empty = np.zeros(0)
     got = ctx.session.run(
-        LAYER_SNIPPET.format(cls=checks.NAMES[kind]), names + ["unset"], what=checks.NAMES[kind],
+        LAYER_SNIPPET.format(cls=checks.NAMES[kind]), names + ["unset", "borrowed"], what=checks.NAMES[kind],
         args=[int(a) for a in args], x=x, dout=empty if dout is None else dout, backward=dout is not None,
         weight=empty if weight is None else weight, bias=empty if bias is None else bias,
         grads=list(checks.GRADIENTS[kind]), names=names)
     unset = got.pop("unset")
     if unset.shape != (len(names),):
         raise Fail(f"{checks.NAMES[kind]}: the grader could not read your layer's results.")
+    borrowed = got.pop("borrowed")
+    if borrowed.shape == (2,) and borrowed.any():
+        used = [name for name, flag in zip(("torch", "a2lib.checks"), borrowed) if flag]
+        raise Fail(BORROWED.format(what=checks.NAMES[kind], used=" and ".join(used)))
     return {name: None if flag else got[name] for name, flag in zip(names, unset)}
 
 
@@ -77,21 +143,23 @@ def judge_layer(ctx: Context, kind: str, args: tuple, x: np.ndarray, rng: np.ran
     ``dout`` (the shape of the output) is drawn from ``rng``; raises Fail with the cause.
     """
     hyper = hyper_of(kind, args)
-    want = checks.torch_reference(kind, hyper, x, weight=weight, bias=bias)
-    dout = rng.normal(size=want["out"].shape) if backward else None
+    refuse_borrowed_work(ctx, kind, checks.NAMES[kind])
+    expected = forward_expected(kind, hyper, x, weight, bias)
+    dout = rng.normal(size=expected.shapes["out"]) if backward else None
     try:
         got = run_layer(ctx, kind, args, x, weight, bias, dout)
     except StudentError:
         if forward and backward:  # did forward already go wrong? Its problem comes first.
             out = run_layer(ctx, kind, args, x, weight, bias)["out"]
-            fail_on(checks.out_message(kind, hyper, x, out, weight, bias, checks.TOLERANCE, context))
+            fail_on(checks.out_message(kind, out, expected, checks.TOLERANCE, context))
         raise
     if forward:
-        fail_on(checks.out_message(kind, hyper, x, got["out"], weight, bias, checks.TOLERANCE, context))
-    errors = [checks.rel_error(got["out"], want["out"])] if forward else []
+        fail_on(checks.out_message(kind, got["out"], expected, checks.TOLERANCE, context))
+    errors = [expected.error(got["out"], "out")] if forward else []
     if backward:
-        want = checks.torch_reference(kind, hyper, x, dout, weight, bias)
-        fail_on(checks.backward_message(kind, hyper, x, dout, got, want, checks.TOLERANCE, context, weight, bias))
+        want = torch_reference(kind, hyper, x, dout, weight, bias)
+        per_sample = lambda: per_sample_grads(kind, hyper, x, dout, weight, bias)  # noqa: E731
+        fail_on(checks.backward_message(kind, dout, got, want, checks.TOLERANCE, context, per_sample))
         errors += [checks.rel_error(got[attr], want[attr]) for attr in checks.GRADIENTS[kind]]
     return max(errors)
 
@@ -182,9 +250,22 @@ VISIBLE_LAYER_TESTS = {
 }
 
 
+def fresh_variant(case: dict, rng: np.random.Generator) -> dict:
+    """The visible ``case`` with fresh values drawn from ``rng``: the same layer and shapes, new x, weights, bias.
+
+    Decides the visible cell's points with the visible case, so that a table of the visible answers earns nothing.
+    """
+    fresh = dict(case, x=rng.normal(size=np.shape(case["x"])))
+    shapes = param_shapes(case["kind"], case["args"])
+    if shapes:
+        fresh["weight"], fresh["bias"] = rng.normal(size=shapes[0]), rng.normal(size=shapes[1])
+    return fresh
+
+
 def _visible_layer_test(passed: str, cases: list[dict]):
     def test(ctx: Context) -> str:
-        for case in cases:
+        fresh = ctx.rng("fresh")
+        for case in cases + [fresh_variant(c, fresh) for c in cases]:
             case = dict(case)
             kind, args, x = case.pop("kind"), case.pop("args"), case.pop("x")
             shapes = param_shapes(kind, args)
@@ -195,7 +276,8 @@ def _visible_layer_test(passed: str, cases: list[dict]):
             judge_layer(ctx, kind, args, x, np.random.default_rng(0), f"on input of shape {x.shape}", **case)
         return passed
 
-    test.__doc__ = f"The visible cell's cases ({', '.join(c['kind'] for c in cases)}) against torch autograd."
+    test.__doc__ = (f"The visible cell's cases ({', '.join(c['kind'] for c in cases)}) and the same cases with fresh "
+                    f"values from ctx.rng, against torch autograd.")
     return test
 
 
@@ -217,25 +299,30 @@ def run_sgd(ctx: Context, problem: dict, settings: dict) -> dict:
                            **problem)
 
 
+def judge_sgd(ctx: Context, problem: dict, settings: dict, right: dict | None = None) -> None:
+    """The student's SGD on ``problem`` against torch.optim.SGD's trajectory (or ``right``)."""
+    refuse_borrowed_work(ctx, "sgd", "SGD")
+    fail_on(checks.sgd_message(run_sgd(ctx, problem, settings), sgd_expected(problem, **settings, right=right)))
+
+
 @grades(NOTEBOOK, "test_sgd")
 def sgd(ctx: Context) -> str:
-    """The visible case (seed 0, learning rate 0.1, reg 0.05, momentum 0.9) against torch.optim.SGD."""
-    problem = checks.sgd_problem(0)
-    fail_on(checks.sgd_message(run_sgd(ctx, problem, checks.SGD_SETTINGS), problem, **checks.SGD_SETTINGS))
+    """The visible case (seed 0, learning rate 0.1, reg 0.05, momentum 0.9), then the same settings on fresh
+    values from ``ctx.rng``, against torch.optim.SGD."""
+    judge_sgd(ctx, checks.sgd_problem(0), checks.SGD_SETTINGS)
+    judge_sgd(ctx, checks.sgd_problem(ctx.rng("fresh")), checks.SGD_SETTINGS)
     return "SGD: correct."
 
 
 @grades(NOTEBOOK, "test_sgd_hidden")
 def sgd_hidden(ctx: Context) -> str:
     """Seed 7 against the reference solution's trajectory; random values and settings against torch.optim.SGD."""
-    problem = checks.sgd_problem(7)
-    got = run_sgd(ctx, problem, checks.SGD_SETTINGS)
-    fail_on(checks.sgd_message(got, problem, want=ctx.reference("numpy_sgd"), **checks.SGD_SETTINGS))
+    judge_sgd(ctx, checks.sgd_problem(7), checks.SGD_SETTINGS, right=ctx.reference("numpy_sgd"))
     rng = ctx.rng("sgd")
     problem = checks.sgd_problem(rng)
     settings = dict(learning_rate=float(rng.uniform(0.01, 0.5)), reg=float(rng.uniform(0.001, 0.1)),
                     momentum=float(rng.uniform(0.5, 0.95)))
-    fail_on(checks.sgd_message(run_sgd(ctx, problem, settings), problem, **settings))
+    judge_sgd(ctx, problem, settings)
     return "SGD: hidden tests passed."
 
 
