@@ -46,12 +46,17 @@ def _conv_as_matrix(ctx: Context, w: np.ndarray, case: dict, name: str = "conv_a
 
 @grades(NOTEBOOK, "test_conv_as_matrix")
 def conv_as_matrix(ctx: Context) -> str:
-    """The visible cell: the Q1 case (kernel from seed 0) and the three fixed cases (kernels from seed 0)."""
+    """The visible cell: the Q1 case (kernel from seed 0) and the three fixed cases (kernels from seed 0), then
+    the same cases with fresh kernels from ``ctx.rng`` (a table of the visible answers earns nothing)."""
     w = np.random.default_rng(0).normal(size=(3, 3))[None, None]
     _conv_as_matrix(ctx, w, dict(checks.Q1), name="conv_as_matrix(w, (1, 3, 3), 4, 2)")
     rng = np.random.default_rng(0)
     for case in checks.CONV_AS_MATRIX_CASES:
         _conv_as_matrix(ctx, checks.conv_kernel(case, rng), case)
+    fresh = ctx.rng("fresh")
+    _conv_as_matrix(ctx, fresh.normal(size=(1, 1, 3, 3)), dict(checks.Q1), name="conv_as_matrix(w, (1, 3, 3), 4, 2)")
+    for case in checks.CONV_AS_MATRIX_CASES:
+        _conv_as_matrix(ctx, checks.conv_kernel(case, fresh), case)
     return "Q1b: correct on the visible cases."
 
 
