@@ -21,7 +21,8 @@ from autograder.tools.local import kit_hidden_tests, solution_namespace
 
 STEMS = ["01_theory", "02_numpy_convnet"]
 STUDENT_NAMES = {"01_theory": ["q1_matrix", "conv_as_matrix", "Q2_ANSWERS", "linearize", "DEAD_RELU_ANSWER"],
-                 "02_numpy_convnet": ["ReLU", "Conv2D", "MaxPooling", "Linear", "SGD"]}
+                 "02_numpy_convnet": ["ReLU", "conv_forward_naive", "Conv2D", "MaxPooling", "Linear", "SGD", "my_errors",
+                                      "initial_loss", "CHANGE_FIRST_ANSWER"]}
 
 
 def load_reference(stem: str, name: str) -> dict:

@@ -318,3 +318,85 @@ def test_theory_checks_name_the_mistakes(nb1):
     with pytest.raises(AssertionError, match="71 words: the limit is 70"):
         theory.check_word_limit("word " * 71)
     assert theory.count_words("### BEGIN SOLUTION\nDon't stop, it's fine.\n### END SOLUTION") == 4
+
+
+# -- the naive convolution, the students' own checks, the unsolved state ------------------------------
+def test_naive_convolution_is_checked_by_digests_and_the_layer_against_it(nb2):
+    naive = nb2["conv_forward_naive"]
+    assert nn_checks.check_conv_naive(naive).shape == (2, 2, 2, 2)
+    with pytest.raises(AssertionError, match="conv_forward_naive flips the kernel"):
+        nn_checks.check_conv_naive(lambda x, w, b, s, p: naive(x, w[:, :, ::-1, ::-1], b, s, p))
+    with pytest.raises(AssertionError, match="conv_forward_naive forgets the bias"):
+        nn_checks.check_conv_naive(lambda x, w, b, s, p: naive(x, w, 0 * b, s, p))
+    conv = nb2["Conv2D"](3, 4, kernel_size=3, stride=1, padding=2)
+    conv.bias = np.random.default_rng(6).normal(size=4)
+    x = np.random.default_rng(5).normal(size=(2, 3, 6, 7))
+    nn_checks.check_against_naive(conv, naive, x)
+    no_bias = _mistake(nb2["Conv2D"], "forward", lambda self, x: nb2["Conv2D"].forward(self, x) - self.bias[:, None, None])
+    layer = no_bias(3, 4, kernel_size=3, stride=1, padding=2)
+    layer.bias = conv.bias
+    with pytest.raises(AssertionError, match="forgets the bias.*conv_forward_naive"):
+        nn_checks.check_against_naive(layer, naive, x)
+    hidden = run_local("02_numpy_convnet", "test_conv_forward_naive", nb2)
+    assert hidden.passed, hidden.message
+    assert "flips the kernel" in hidden_message(nb2, "test_conv_forward_naive", conv_forward_naive=lambda x, w, b, s, p:
+                                                naive(x, w[:, :, ::-1, ::-1], b, s, p))
+
+
+def test_two_common_max_pooling_backward_mistakes_are_named(nb2):
+    MaxPooling = nb2["MaxPooling"]
+
+    def assigned(self, dout):  # "=" where windows overlap: a shared maximum keeps only one window's dout
+        x_shape, argmax = self.cache
+        k, s = self.kernel_size, self.stride
+        h_out, w_out = dout.shape[2:]
+        dx = np.zeros(x_shape)
+        for i in range(k):
+            for j in range(k):
+                view = dx[:, :, i:i + s * h_out:s, j:j + s * w_out:s]
+                hit = argmax == i * k + j
+                view[hit] = dout[hit]
+        self.dx = dx
+
+    def swapped(self, dout):  # the flat argmax turned into (column, row)
+        x_shape, argmax = self.cache
+        k, s = self.kernel_size, self.stride
+        h_out, w_out = dout.shape[2:]
+        dx = np.zeros(x_shape)
+        for i in range(k):
+            for j in range(k):
+                dx[:, :, j:j + s * h_out:s, i:i + s * w_out:s] += dout * (argmax == i * k + j)
+        self.dx = dx
+
+    x = np.random.default_rng(1).normal(size=(2, 3, 5, 6))
+    with pytest.raises(AssertionError, match="loses gradient where windows overlap"):
+        nn_checks.check_backward(_mistake(MaxPooling, "backward", assigned)(3, 1), x)
+    with pytest.raises(AssertionError, match="wrong position of the window"):
+        nn_checks.check_backward(_mistake(MaxPooling, "backward", swapped)(2, 2), x[:, :, :4, :4])
+    assert "loses gradient" in hidden_message(nb2, "test_max_pooling", MaxPooling=_mistake(MaxPooling, "backward", assigned))
+
+
+def test_own_gradient_check_and_initial_loss_messages():
+    assert nn_checks.own_gradient_check_message({"dx": 2e-11, "dw": 3e-11}) is None
+    assert "relative error of 3.00e-01 for dw" in nn_checks.own_gradient_check_message({"dx": 1e-11, "dw": 0.3})
+    assert "compares an array with itself" in nn_checks.own_gradient_check_message({"dx": 0.0, "dw": 0.0})
+    assert "must be a dict" in nn_checks.own_gradient_check_message([1e-11, 1e-11])
+    assert nn_checks.check_initial_loss(2.35) == 2.35
+    with pytest.raises(AssertionError, match=r"far from ln 10 = 2\.303"):
+        nn_checks.check_initial_loss(23.0)
+    with pytest.raises(AssertionError, match="must be a number"):
+        nn_checks.check_initial_loss("low")
+
+
+def test_an_unsolved_exercise_names_what_to_write():
+    class Stub(Module):
+        def forward(self, x):
+            raise NotImplementedError()
+
+    Stub.__name__ = "ReLU"
+    with pytest.raises(AssertionError, match=r"ReLU\.forward is not written yet.*YOUR CODE HERE"):
+        nn_checks.check_backward(Stub(), np.ones((2, 3)))
+    with pytest.raises(AssertionError, match="conv_forward_naive is not written yet"):
+        nn_checks.check_conv_naive(lambda *a: (_ for _ in ()).throw(NotImplementedError()))
+    with pytest.raises(AssertionError, match="linearize is not written yet"):
+        theory.check_linearize(lambda *a: (_ for _ in ()).throw(NotImplementedError()))

@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import fail_if
+from . import call, fail_if
 from ..numpy_nn import ConvNet, Module, SoftmaxCrossEntropy, eval_numerical_gradient_array, rel_error
 
 TOLERANCE = 1e-6          # float64 against the reference
@@ -164,33 +164,35 @@ def param_grad_message(kind: str, attr: str, got, want, per_sample: Callable[[],
     return f"{name}: self.{attr} is wrong {context}: relative error {rel_error(got, want):.2e} (allowed {tol:g})."
 
 
-def out_message(kind: str, out, expected: Expected, tol: float = TOLERANCE, context: str = "") -> str | None:
+def out_message(kind: str, out, expected: Expected, tol: float = TOLERANCE, context: str = "",
+                name: str | None = None) -> str | None:
     """Why ``out`` is not the layer's forward output (``expected``'s "out"); None if it is.
 
     Shapes are compared before values; names a flipped kernel and a forgotten bias where
-    ``expected`` has those variants ("flipped", "no_bias").
+    ``expected`` has those variants ("flipped", "no_bias"). ``name``: what the messages call the
+    function (default ``<Layer>.forward``).
     """
-    name = NAMES[kind]
-    message = numeric_message(name, "out", out)
+    message = numeric_message(NAMES[kind], "out", out)
     if message:
         return message
+    name = name or f"{NAMES[kind]}.forward"
     out, want_shape = np.asarray(out), expected.shapes["out"]
     if out.shape != want_shape:
-        return (f"{name}.forward: output has shape {out.shape}, expected {want_shape} {context} "
+        return (f"{name}: output has shape {out.shape}, expected {want_shape} {context} "
                 f"(N, C_out, H_out, W_out) with H_out = (H + 2*padding - kernel_size) // stride + 1."
                 if kind in ("conv", "pool") else
-                f"{name}.forward: output has shape {out.shape}, expected {want_shape} {context}.")
+                f"{name}: output has shape {out.shape}, expected {want_shape} {context}.")
     if expected.matches({"out": out}, tol=tol):
         return None
     if kind == "conv" and expected.matches({"out": out}, "flipped", tol=1e-6):
-        return (f"{name}.forward flips the kernel (a true convolution) {context}. Conv2D computes a "
+        return (f"{name} flips the kernel (a true convolution) {context}. Conv2D computes a "
                 f"cross-correlation, like torch.nn.functional.conv2d: weight[f, c, i, j] multiplies the input "
                 f"at (row + i, column + j) of the window, with no flip.")
     if kind in HAS_PARAMS and expected.matches({"out": out}, "no_bias", tol=1e-6):
-        return f"{name}.forward forgets the bias {context}."
+        return f"{name} forgets the bias {context}."
     if not np.all(np.isfinite(out)):
-        return f"{name}.forward: the output holds NaN or infinite values {context}."
-    return (f"{name}.forward: wrong values {context}: relative error {expected.error(out, 'out'):.2e} "
+        return f"{name}: the output holds NaN or infinite values {context}."
+    return (f"{name}: wrong values {context}: relative error {expected.error(out, 'out'):.2e} "
             f"(allowed {tol:g}).")
 
 
@@ -213,11 +215,32 @@ def dx_message(kind: str, dout, dx, want, tol: float, context: str) -> str | Non
         if close(dx, dout * (dout > 0), 1e-9):
             return (f"ReLU.backward masks with the sign of dout {context}: the mask comes from the forward input "
                     f"x (keep x in self.cache and use dout * (x > 0)).")
-    if (kind == "pool" and np.all(np.isfinite(dx)) and abs(dx.sum() - dout.sum()) <= 1e-6 * (1 + abs(dout.sum()))
-            and np.count_nonzero(dx) > np.count_nonzero(want)):
+    if kind == "pool" and np.all(np.isfinite(dx)):
+        message = pool_dx_message(dout, dx, want, context)
+        if message:
+            return message
+    return f"{name}.backward: self.dx is wrong {context}: relative error {rel_error(dx, want):.2e} (allowed {tol:g})."
+
+
+def pool_dx_message(dout, dx, want, context: str) -> str | None:
+    """The usual MaxPooling.backward mistakes, recognised from properties of dx (no reference layer needed):
+    a gradient spread over the window, overlapping windows assigned instead of added, dout sent to the
+    wrong position of the window."""
+    same_total = abs(dx.sum() - dout.sum()) <= 1e-6 * (1 + np.abs(dout).sum())
+    inside = np.all((want != 0) | (dx == 0))  # dx is nonzero only where the right dx is
+    if same_total and np.count_nonzero(dx) > np.count_nonzero(want):
         return (f"MaxPooling.backward spreads the gradient over the window {context}: only the position of the "
                 f"maximum influences the output, so only it receives dout.")
-    return f"{name}.backward: self.dx is wrong {context}: relative error {rel_error(dx, want):.2e} (allowed {tol:g})."
+    if inside and not same_total and np.mean(np.isclose(dx, want)) > 0.5:  # right but at the shared positions
+        return (f"MaxPooling.backward loses gradient where windows overlap {context}: when stride < kernel_size "
+                f"one position can be the maximum of two windows and must receive both their dout. Add (+=) into "
+                f"dx, do not assign (=).")
+    if same_total and not inside:
+        return (f"MaxPooling.backward sends dout to the wrong position of the window {context}: the right amounts, "
+                f"at places that are not the window's maximum. Check how the argmax of the flattened window becomes "
+                f"(row, column): index // kernel_size is the row, index % kernel_size the column, counted from "
+                f"the window's corner (row_out * stride, col_out * stride).")
+    return None
 
 
 def backward_message(kind: str, dout, got: dict, want: dict, tol: float, context: str,
@@ -288,8 +311,26 @@ def check_forward(layer, x: np.ndarray, kind: str | None = None, tol: float = TO
     kind = _kind(layer, kind)
     weight, bias = _params(layer, kind)
     expected = stored_expected(kind, hyperparameters(layer), x, weight, bias)
-    out = layer.forward(x.copy())
+    out = call(f"{NAMES[kind]}.forward", layer.forward, x.copy())
     fail_if(out_message(kind, out, expected, tol=tol, context=context or f"on input of shape {x.shape}"))
+    return np.asarray(out)
+
+
+# The fixed case of the naive convolution's check (the same as the Conv2D forward check's):
+# 2 images, 3 -> 2 channels, 4x4 kernel, stride 2, padding 1.
+NAIVE_CASE = dict(x=np.linspace(-0.1, 0.5, num=2 * 3 * 5 * 5).reshape(2, 3, 5, 5),
+                  weight=np.linspace(-0.2, 0.3, num=2 * 3 * 4 * 4).reshape(2, 3, 4, 4), bias=np.array([0.1, -0.2]),
+                  stride=2, padding=1)
+
+
+def check_conv_naive(conv_forward_naive: Callable) -> np.ndarray:
+    """``conv_forward_naive(x, weight, bias, stride, padding)`` on :data:`NAIVE_CASE` against the stored digests."""
+    case = NAIVE_CASE
+    hyper = dict(kernel_size=case["weight"].shape[-1], stride=case["stride"], padding=case["padding"])
+    expected = stored_expected("conv", hyper, case["x"], case["weight"], case["bias"])
+    out = call("conv_forward_naive", conv_forward_naive, case["x"].copy(), case["weight"].copy(), case["bias"].copy(),
+               case["stride"], case["padding"])
+    fail_if(out_message("conv", out, expected, context=f"on input of shape {case['x'].shape}", name="conv_forward_naive"))
     return np.asarray(out)
 
 
@@ -299,15 +340,17 @@ def check_against_naive(layer, naive: Callable, x: np.ndarray, tol: float = TOLE
     Both are the student's: the naive one checked on its own (stored digests), this one must agree with
     it on any input. Returns the layer's output.
     """
-    out = layer.forward(x.copy())
-    want = naive(x.copy(), layer.weight, layer.bias, layer.stride, layer.padding)
+    out = call("Conv2D.forward", layer.forward, x.copy())
+    weight, bias = np.asarray(layer.weight), np.asarray(layer.bias)
+    want = call("conv_forward_naive", naive, x.copy(), weight.copy(), bias.copy(), layer.stride, layer.padding)
     fail_if(numeric_message("conv_forward_naive", "out", want))
-    flipped = naive(x.copy(), np.asarray(layer.weight)[:, :, ::-1, ::-1].copy(), layer.bias, layer.stride, layer.padding)
-    no_bias = np.asarray(want) - np.asarray(layer.bias)[None, :, None, None]
-    expected = Expected.exact({"out": np.asarray(want, dtype=np.float64)}, flipped={"out": np.asarray(flipped)},
-                              no_bias={"out": no_bias})
+    want = np.asarray(want, dtype=np.float64)
+    flipped = naive(x.copy(), weight[:, :, ::-1, ::-1].copy(), bias.copy(), layer.stride, layer.padding)
+    mistakes = dict(flipped={"out": np.asarray(flipped, dtype=np.float64)})
+    if np.any(bias) and want.ndim == 4:
+        mistakes["no_bias"] = {"out": want - bias[None, :, None, None]}
     context = f"(compared with your conv_forward_naive on an input of shape {x.shape})"
-    fail_if(out_message("conv", out, expected, tol=tol, context=context))
+    fail_if(out_message("conv", out, Expected.exact({"out": want}, **mistakes), tol=tol, context=context))
     return np.asarray(out)
 
 
@@ -334,12 +377,12 @@ def check_backward(layer, x: np.ndarray, dout: np.ndarray | None = None, kind: s
     """
     kind = _kind(layer, kind)
     x = np.array(x, dtype=np.float64)
-    out = np.asarray(layer.forward(x.copy()))
+    out = np.asarray(call(f"{NAMES[kind]}.forward", layer.forward, x.copy()))
     if dout is None:
         dout = np.random.default_rng(seed).normal(size=out.shape)
     numeric = numeric_gradients(layer, kind, x, dout)
     layer.forward(x.copy())
-    layer.backward(dout)  # after the numeric passes, which overwrote the cache
+    call(f"{NAMES[kind]}.backward", layer.backward, dout)  # after the numeric passes, which overwrote the cache
     got = layer_gradients(layer, kind)
     context = f"when compared with numeric gradients on an input of shape {x.shape}"
     per_sample = lambda: [numeric_gradients(layer, kind, x[i:i + 1], dout[i:i + 1]) for i in range(len(x))]  # noqa: E731
@@ -440,7 +483,54 @@ def check_sgd(sgd_class: Callable, seed: int = 0) -> None:
     if str(seed) not in SGD_DIGESTS:
         raise AssertionError("check_sgd knows the right trajectory only for the notebook's problem: run the cell unchanged.")
     problem = sgd_problem(seed)
-    fail_if(sgd_message(sgd_trajectory(sgd_class, problem, **SGD_SETTINGS), Expected.digests(SGD_DIGESTS[str(seed)])))
+    got = call("SGD.update", sgd_trajectory, sgd_class, problem, **SGD_SETTINGS)
+    fail_if(sgd_message(got, Expected.digests(SGD_DIGESTS[str(seed)])))
+
+
+# -- the students' own checks ---------------------------------------------------------------------------
+def own_gradient_check_message(errors) -> str | None:
+    """Why ``errors`` ({"dx": .., "dw": ..}: the student's relative errors between Linear.backward and numeric
+    gradients) does not show a working gradient check; None if it does."""
+    if not isinstance(errors, dict) or not {"dx", "dw"} <= set(errors):
+        return 'my_errors must be a dict {"dx": relative error, "dw": relative error}.'
+    try:
+        values = {k: float(errors[k]) for k in ("dx", "dw")}
+    except (TypeError, ValueError):
+        return "my_errors must hold numbers: the relative errors rel_error(analytic, numeric)."
+    for name, value in values.items():
+        if not np.isfinite(value) or value > 1e-6:
+            return (f"Your gradient check finds a relative error of {value:.2e} for {name} (a correct backward gives "
+                    f"below 1e-7): either Linear.backward or the check is wrong. Call forward and backward before the "
+                    f"numeric gradients, and compare linear.{name} with the numeric gradient of the same array.")
+    if all(v == 0.0 for v in values.values()):
+        return ("Both relative errors are exactly 0: numeric gradients are never exact, so the check compares an array "
+                "with itself. Compare linear.dx and linear.dw with eval_numerical_gradient_array's results.")
+    return None
+
+
+def check_own_gradient_check(errors) -> None:
+    """The student's own gradient check of Linear: small relative errors, computed (not copied)."""
+    fail_if(own_gradient_check_message(errors))
+
+
+def initial_loss_message(loss, n_classes: int = 10) -> str | None:
+    """Why ``loss`` (an untrained network's mean cross-entropy) is not about ln(n_classes); None if it is."""
+    try:
+        loss = float(loss)
+    except (TypeError, ValueError):
+        return "initial_loss must be a number: the mean cross-entropy that model.forward(x, y) returns."
+    expected = np.log(n_classes)
+    if np.isfinite(loss) and abs(loss - expected) <= 0.5:
+        return None
+    return (f"The untrained network's loss is {loss:.3f}, far from ln {n_classes} = {expected:.3f}. With small random "
+            f"weights the scores are nearly equal, so softmax gives each class about 1/{n_classes}: look at the "
+            f"initialization's scale and at what you passed (the images with the mean subtracted, their labels).")
+
+
+def check_initial_loss(loss, n_classes: int = 10) -> float:
+    """An untrained network's loss must be close to ln(n_classes); returns it."""
+    fail_if(initial_loss_message(loss, n_classes))
+    return float(loss)
 
 
 # -- the 50-image experiment ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import fail_if
+from . import call, fail_if
 from ..numpy_nn import rel_error
 
 TOLERANCE = 1e-6
@@ -92,7 +92,7 @@ def q1_kernels(n_kernels: int = 3, seed=0) -> list[np.ndarray]:
 def check_q1_matrix(q1_matrix: Callable[[np.ndarray], np.ndarray], n_kernels: int = 3, seed: int = 0) -> None:
     """``q1_matrix(w)`` for the Q1 case (3x3 kernel and input, stride 4, padding 2) on random kernels."""
     for w in q1_kernels(n_kernels, seed):
-        compare_conv_matrix(q1_matrix(w.copy()), w[None, None], seed=seed, name="q1_matrix(w)", **Q1)
+        compare_conv_matrix(call("q1_matrix", q1_matrix, w.copy()), w[None, None], seed=seed, name="q1_matrix(w)", **Q1)
 
 
 def conv_kernel(case: dict, rng) -> np.ndarray:
@@ -106,7 +106,7 @@ def check_conv_as_matrix(conv_as_matrix: Callable, cases: Sequence[dict] = CONV_
     rng = np.random.default_rng(seed)
     for case in cases:
         w = conv_kernel(case, rng)
-        A = conv_as_matrix(w.copy(), tuple(case["input_shape"]), case["stride"], case["padding"])
+        A = call("conv_as_matrix", conv_as_matrix, w.copy(), tuple(case["input_shape"]), case["stride"], case["padding"])
         compare_conv_matrix(A, w, case["input_shape"], case["stride"], case["padding"],
                             name="conv_as_matrix(...)", seed=seed)
 
@@ -246,7 +246,7 @@ def check_linearize(linearize: Callable, n_cases: int = 10, seed: int = 0, inclu
     """``linearize(weights, biases, x0) -> (W, b)`` on random networks (and Q2's): W x + b must be h(x) around x0."""
     for weights, biases, x0 in linearize_cases(n_cases, seed, include_q2):
         where = linearize_where(weights, x0)
-        answer = linearize([w.copy() for w in weights], [b_.copy() for b_ in biases], x0.copy())
+        answer = call("linearize", linearize, [w.copy() for w in weights], [b_.copy() for b_ in biases], x0.copy())
         fail_if(pair_message(answer, where))
         fail_if(local_fit_message(*answer, weights, biases, x0, where))
 

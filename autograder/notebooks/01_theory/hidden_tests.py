@@ -10,9 +10,11 @@ send back numbers; the message builders of ``a2lib.checks.theory`` judge them he
 from __future__ import annotations
 
 import ast
+import functools
 
 import numpy as np
 
+from a2lib.checks import not_written_message
 from a2lib.checks import theory as checks
 from autograder.harness import Context, Fail, StudentError, fail_on, grades
 
@@ -21,8 +23,23 @@ NOTEBOOK = "01_theory"
 READABLE_KERNEL = np.arange(1.0, 10.0).reshape(3, 3)  # w(i, j) = 3 i + j + 1, as in the visible cell
 
 
+def explain_not_written(test):
+    """The hidden test ``test``, where an exercise still raising NotImplementedError is named in plain words."""
+    @functools.wraps(test)
+    def explained(ctx: Context):
+        try:
+            return test(ctx)
+        except StudentError as exc:
+            what, raised, _ = str(exc).partition(" raised NotImplementedError")
+            if raised:
+                raise Fail(not_written_message(what)) from None
+            raise
+    return explained
+
+
 # -- Q1 ---------------------------------------------------------------------------------------------
 @grades(NOTEBOOK, "test_q1_matrix")
+@explain_not_written
 def q1_matrix(ctx: Context) -> str:
     """``q1_matrix(w)`` (4, 9) for the readable kernel 1..9, the visible kernels and random ones, against
     conv2d computed here; the readable kernel's matrix also against the reference solution's."""
@@ -45,6 +62,7 @@ def _conv_as_matrix(ctx: Context, w: np.ndarray, case: dict, name: str = "conv_a
 
 
 @grades(NOTEBOOK, "test_conv_as_matrix")
+@explain_not_written
 def conv_as_matrix(ctx: Context) -> str:
     """The visible cell: the Q1 case (kernel from seed 0) and the three fixed cases (kernels from seed 0), then
     the same cases with fresh kernels from ``ctx.rng`` (a table of the visible answers earns nothing)."""
@@ -72,6 +90,7 @@ def random_conv_cases(rng: np.random.Generator, n_cases: int) -> list[dict]:
 
 
 @grades(NOTEBOOK, "test_conv_as_matrix_hidden")
+@explain_not_written
 def conv_as_matrix_hidden(ctx: Context) -> str:
     """25 random kernels, shapes, strides and paddings against conv2d."""
     rng = ctx.rng("cases")
@@ -148,11 +167,14 @@ def _linearize(ctx: Context, weights, biases, x0) -> None:
         got = ctx.session.run(f"W, b = linearize([{names[0]}], [{names[1]}], x0)", ["W", "b"], what="linearize",
                               x0=np.asarray(x0, dtype=np.float64), **layers)
     except StudentError as exc:
+        if "raised NotImplementedError" in str(exc):
+            raise
         raise Fail(f"{where}: {exc} (linearize must return a pair (W, b) of numeric arrays)") from None
     judge_linearization(got["W"], got["b"], weights, biases, x0, where)
 
 
 @grades(NOTEBOOK, "test_linearize")
+@explain_not_written
 def linearize(ctx: Context) -> str:
     """The Q2 network at its points, the visible random networks (seed 0) and 30 networks from ``ctx.rng``."""
     for case in checks.linearize_cases(3, 0) + checks.linearize_cases(30, ctx.rng("networks"), include_q2=False):

@@ -14,9 +14,11 @@ here for torch and the checks, and the kernel reports the calls it saw during fo
 from __future__ import annotations
 
 import ast
+import functools
 
 import numpy as np
 
+from a2lib.checks import not_written_message
 from a2lib.checks import numpy_nn as checks
 from autograder.harness import Context, Fail, StudentError, fail_on, grades
 
@@ -27,7 +29,7 @@ NOTEBOOK = "02_numpy_convnet"
 
 # Runs in the student's kernel: their layer on the inputs sent; None results become a flag in `unset`;
 # `borrowed` flags calls into torch and into a2lib.checks seen while the layer ran.
-LAYER_SNIPPET = """
+WATCH = """
 import sys as _sys
 import numpy as _np
 _seen = set()
@@ -40,6 +42,8 @@ def _watch(frame, event, arg):
         return
     if module.split(".")[0] == "torch" or module.startswith("a2lib.checks"):
         _seen.add("torch" if module.split(".")[0] == "torch" else "checks")
+"""
+LAYER_SNIPPET = WATCH + """
 layer = {cls}(*args)
 if weight.size:
     layer.weight, layer.bias = weight.copy(), bias.copy()
@@ -58,7 +62,8 @@ for name in names:
     globals()[name] = _np.zeros(0) if results[name] is None else results[name]
 """
 # The solution cell of each layer (read for torch and the checks).
-SOLUTION_CELLS = {"relu": "relu", "conv": "conv2d", "pool": "max_pooling", "linear": "linear", "sgd": "sgd"}
+SOLUTION_CELLS = {"relu": "relu", "conv": "conv2d", "pool": "max_pooling", "linear": "linear", "sgd": "sgd",
+                  "naive": "conv_forward_naive"}
 BORROWED = ("{what} uses {used}: no points for this test. The exercise is to write it yourself in numpy "
             "(np.maximum, @, slicing); torch and a2lib.checks may only check your work, never do it.")
 
@@ -82,6 +87,20 @@ def borrowed_names(source: str) -> list[str]:
         if isinstance(node, ast.Name) and node.id in ("torch", "checks"):
             used.add("torch" if node.id == "torch" else "a2lib.checks")
     return sorted(used)
+
+
+def explain_not_written(test):
+    """The hidden test ``test``, where an exercise still raising NotImplementedError is named in plain words."""
+    @functools.wraps(test)
+    def explained(ctx: Context):
+        try:
+            return test(ctx)
+        except StudentError as exc:
+            what, raised, _ = str(exc).partition(" raised NotImplementedError")
+            if raised:
+                raise Fail(not_written_message(what)) from None
+            raise
+    return explained
 
 
 def refuse_borrowed_work(ctx: Context, kind: str, what: str) -> None:
@@ -222,7 +241,7 @@ def _random_layer_test(kind: str, n_cases: int):
 
 
 for _grade_id, (_kind, _n_cases) in RANDOM_LAYER_TESTS.items():
-    grades(NOTEBOOK, _grade_id)(_random_layer_test(_kind, _n_cases))
+    grades(NOTEBOOK, _grade_id)(explain_not_written(_random_layer_test(_kind, _n_cases)))
 
 
 # -- the visible cells: their fixed cases, with torch autograd in place of numeric gradients ---------------
@@ -282,7 +301,49 @@ def _visible_layer_test(passed: str, cases: list[dict]):
 
 
 for _grade_id, (_passed, _cases) in VISIBLE_LAYER_TESTS.items():
-    grades(NOTEBOOK, _grade_id)(_visible_layer_test(_passed, _cases))
+    grades(NOTEBOOK, _grade_id)(explain_not_written(_visible_layer_test(_passed, _cases)))
+
+
+# -- the naive convolution ----------------------------------------------------------------------------
+NAIVE_SNIPPET = WATCH + """
+_sys.setprofile(_watch)
+try:
+    out = conv_forward_naive(x.copy(), weight.copy(), bias.copy(), stride, padding)
+finally:
+    _sys.setprofile(None)
+borrowed = _np.array(["torch" in _seen, "checks" in _seen])
+"""
+
+
+def judge_naive(ctx: Context, x, weight, bias, stride: int, padding: int, context: str) -> None:
+    """The student's ``conv_forward_naive`` on one case against torch's conv2d."""
+    hyper = dict(kernel_size=weight.shape[-1], stride=stride, padding=padding)
+    got = ctx.session.run(NAIVE_SNIPPET, ["out", "borrowed"], what="conv_forward_naive", x=x, weight=weight,
+                          bias=bias, stride=int(stride), padding=int(padding))
+    if got["borrowed"].shape == (2,) and got["borrowed"].any():
+        used = [name for name, flag in zip(("torch", "a2lib.checks"), got["borrowed"]) if flag]
+        raise Fail(BORROWED.format(what="conv_forward_naive", used=" and ".join(used)))
+    fail_on(checks.out_message("conv", got["out"], forward_expected("conv", hyper, x, weight, bias), checks.TOLERANCE,
+                               context, name="conv_forward_naive"))
+
+
+@grades(NOTEBOOK, "test_conv_forward_naive")
+@explain_not_written
+def conv_forward_naive(ctx: Context) -> str:
+    """The visible case, the same shapes with fresh values, and 6 small random cases against conv2d (float64)."""
+    refuse_borrowed_work(ctx, "naive", "conv_forward_naive")
+    case = checks.NAIVE_CASE
+    rng = ctx.rng("naive")
+    fresh = dict(case, x=rng.normal(size=case["x"].shape), weight=rng.normal(size=case["weight"].shape),
+                 bias=rng.normal(size=case["bias"].shape))
+    for c in (case, fresh):
+        judge_naive(ctx, c["x"], c["weight"], c["bias"], c["stride"], c["padding"], f"on input of shape {c['x'].shape}")
+    for c in random_cases("conv", rng, 6):
+        c_in, c_out, k, stride, padding = c["args"]
+        x = rng.normal(size=c["x_shape"])
+        weight, bias = rng.normal(size=(c_out, c_in, k, k)), rng.normal(size=c_out)
+        judge_naive(ctx, x, weight, bias, stride, padding, describe("conv", c["args"], c["x_shape"]))
+    return "conv_forward_naive: correct."
 
 
 # -- SGD --------------------------------------------------------------------------------------------
@@ -306,6 +367,7 @@ def judge_sgd(ctx: Context, problem: dict, settings: dict, right: dict | None = 
 
 
 @grades(NOTEBOOK, "test_sgd")
+@explain_not_written
 def sgd(ctx: Context) -> str:
     """The visible case (seed 0, learning rate 0.1, reg 0.05, momentum 0.9), then the same settings on fresh
     values from ``ctx.rng``, against torch.optim.SGD."""
@@ -315,6 +377,7 @@ def sgd(ctx: Context) -> str:
 
 
 @grades(NOTEBOOK, "test_sgd_hidden")
+@explain_not_written
 def sgd_hidden(ctx: Context) -> str:
     """Seed 7 against the reference solution's trajectory; random values and settings against torch.optim.SGD."""
     judge_sgd(ctx, checks.sgd_problem(7), checks.SGD_SETTINGS, right=ctx.reference("numpy_sgd"))
@@ -362,6 +425,7 @@ def reference_scores(weights: dict, images: np.ndarray) -> np.ndarray:
 
 
 @grades(NOTEBOOK, "test_overfit")
+@explain_not_written
 def overfit(ctx: Context) -> str:
     """The course's small ConvNet, trained in the kernel with the student's layers and SGD for 10 epochs on 50
     random images with random labels drawn here, must classify at least 90% of them: the trained weights come
