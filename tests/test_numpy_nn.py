@@ -400,3 +400,10 @@ def test_an_unsolved_exercise_names_what_to_write():
         nn_checks.check_conv_naive(lambda *a: (_ for _ in ()).throw(NotImplementedError()))
     with pytest.raises(AssertionError, match="linearize is not written yet"):
         theory.check_linearize(lambda *a: (_ for _ in ()).throw(NotImplementedError()))
+
+
+def test_a_value_the_release_leaves_undefined_is_named():
+    for check, name in ((theory.check_q2_answers, "Q2_ANSWERS"), (nn_checks.check_own_gradient_check, "my_errors"),
+                        (nn_checks.check_initial_loss, "initial_loss")):
+        with pytest.raises(AssertionError, match=f"{name}.*not written yet"):
+            check(None)
