@@ -204,6 +204,8 @@ def test_q2_and_q3_answers_missing_or_malformed(nb1):
              '    def split(self, *a, **k):\n        return ["word"] * 12\n'
              'DEAD_RELU_ANSWER = Short("""' + "word " * 150 + '""")')
     assert_fails(q3(lying), "string literal")
+    assert_fails(q3('DEAD_RELU_ANSWER = "short"\nif True:\n    DEAD_RELU_ANSWER += " word" * 100'), "string literal")
+    assert q3('import math\nDEAD_RELU_ANSWER = """Wide networks keep most units active."""\nn = math.pi').passed
     assert_fails(q3('DEAD_RELU_ANSWER = 42'), "string literal")
     assert_fails(q3('DEAD_RELU_ANSWER = """\n# YOUR CODE HERE\nraise NotImplementedError()\n"""'), "empty")
     assert_fails(q3('DEAD_RELU_ANSWER = """' + "word " * 71 + '"""'), "71 words: the limit is 70")

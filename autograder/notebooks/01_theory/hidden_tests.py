@@ -184,17 +184,21 @@ def linearize(ctx: Context) -> str:
 
 # -- Q3 ---------------------------------------------------------------------------------------------
 def assigned_string(source: str, name: str):
-    """The string literal assigned to ``name`` in a cell's ``source`` (None when there is none).
+    """The string literal assigned to ``name`` in a cell's ``source``; None unless that is the cell's only
+    binding of ``name`` (no second assignment, ``+=``, loop or conditional that could change it).
 
-    Read from the submitted source where it is a plain literal (the answer is text, not code to run);
-    the hidden test asks the kernel only for a value the cell computes.
+    Read from the submitted source (the answer is text, not code to run): the kernel is never asked.
     """
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return None
+    stores = [node for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == name
+              and isinstance(node.ctx, ast.Store)]
+    if len(stores) != 1:
+        return None
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and node.targets[0] is stores[0]
                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
             return node.value.value
     return None
