@@ -159,7 +159,7 @@ def test_layer_problems_are_named(nb2):
     unset = with_code(nb2, "class Linear(Linear):\n    def backward(self, dout):\n        self.dx = None\n")
     assert_fails(run_local("02_numpy_convnet", "test_linear", unset), "did not set self.dx")
     nan = with_code(nb2, "class Conv2D(Conv2D):\n    def forward(self, x):\n        return super().forward(x) * np.nan\n")
-    assert_fails(run_local("02_numpy_convnet", "test_conv_forward", nan), "wrong values")
+    assert_fails(run_local("02_numpy_convnet", "test_conv_forward", nan), "NaN or infinite")
     huge = with_code(nb2, "class MaxPooling(MaxPooling):\n    def forward(self, x):\n        return np.zeros(10**6)\n")
     assert_fails(run_local("02_numpy_convnet", "test_max_pooling_hidden", huge), "output has shape (1000000,)")
     flipped = with_code(nb2, "class Conv2D(Conv2D):\n    def forward(self, x):\n"
@@ -186,7 +186,7 @@ def test_q2_and_q3_answers_missing_or_malformed(nb1):
     assert_fails(run_local("01_theory", "test_q2_answers", missing), "Q2_ANSWERS must be a dict")
     assert_fails(run_local("01_theory", "test_q2_answers", with_code(nb1, "Q2_ANSWERS = {2: (6.0, 3.0)}")),
                  "no entry for x0 = -1")
-    assert_fails(run_local("01_theory", "test_q2_answers", with_code(nb1, "Q2_ANSWERS = {2: 6.0, -1: 1.5, 1: 6.0}")),
+    assert_fails(run_local("01_theory", "test_q2_answers", with_code(nb1, "Q2_ANSWERS = {2: 6.0, -1: 1.5, -3: 0.0}")),
                  "give a pair (W, b)")
     assert_fails(run_local("01_theory", "test_q2_answers", with_code(nb1, "Q2_ANSWERS = [1, 2]")), "must be a dict")
     bad_pair = with_code(nb1, "def linearize(weights, biases, x0):\n    return 1.0\n")
@@ -198,9 +198,28 @@ def test_q2_and_q3_answers_missing_or_malformed(nb1):
         return run_local("01_theory", "test_dead_relu_word_limit", with_code(nb1, source), nb)
 
     assert q3('DEAD_RELU_ANSWER = """Wide networks keep most units active."""').passed
-    # A plain literal is read from the cell's text; a computed answer is the value the cell computed.
-    assert q3('DEAD_RELU_ANSWER = " ".join(["word"] * 10)').passed
-    assert_fails(q3('DEAD_RELU_ANSWER = " ".join(["word"] * 100)'), "100 words: the limit is 70")
-    assert_fails(q3('DEAD_RELU_ANSWER = 42'), "must be a string")
+    # The answer is read from the cell's text: a computed value is a claim of the kernel, never counted.
+    assert_fails(q3('DEAD_RELU_ANSWER = " ".join(["word"] * 10)'), "string literal")
+    lying = ('class Short(str):\n    def encode(self, *a, **k):\n        return b"twelve words " * 6\n'
+             '    def split(self, *a, **k):\n        return ["word"] * 12\n'
+             'DEAD_RELU_ANSWER = Short("""' + "word " * 150 + '""")')
+    assert_fails(q3(lying), "string literal")
+    assert_fails(q3('DEAD_RELU_ANSWER = "short"\nif True:\n    DEAD_RELU_ANSWER += " word" * 100'), "string literal")
+    assert q3('import math\nDEAD_RELU_ANSWER = """Wide networks keep most units active."""\nn = math.pi').passed
+    assert_fails(q3('DEAD_RELU_ANSWER = 42'), "string literal")
     assert_fails(q3('DEAD_RELU_ANSWER = """\n# YOUR CODE HERE\nraise NotImplementedError()\n"""'), "empty")
     assert_fails(q3('DEAD_RELU_ANSWER = """' + "word " * 71 + '"""'), "71 words: the limit is 70")
+
+
+def test_a_layer_done_by_torch_or_the_checks_earns_nothing(nb2):
+    """Read from the cell's source where there is a notebook, seen in the kernel's calls where there is none."""
+    from autograder.notebooks import notebook_folders
+
+    borrowed_names = notebook_folders()["02_numpy_convnet"].module("hidden_tests").borrowed_names
+    assert borrowed_names("import torch.nn.functional as F\nclass ReLU: pass") == ["torch"]
+    assert borrowed_names("from a2lib import checks\nx = checks.digests") == ["a2lib.checks"]
+    assert borrowed_names("class ReLU(Module):\n    def forward(self, x):\n        return np.maximum(x, 0)") == []
+    by_torch = ("class ReLU(ReLU):\n    def forward(self, x):\n        import torch\n"
+                "        self.cache = x\n        return torch.relu(torch.from_numpy(x)).numpy()\n")
+    for gid in ("test_relu", "test_relu_hidden"):  # no notebook: the kernel reports the calls it saw
+        assert_fails(run_local("02_numpy_convnet", gid, with_code(nb2, by_torch)), "ReLU uses torch", "no points")

@@ -13,7 +13,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from a2lib.checks.theory import Q2_NETWORK, Q2_POINTS, autograd_linearization
+from a2lib.checks.theory import Q2_NETWORK, Q2_POINTS
 from autograder.engine.course import Course
 from autograder.locations import SOURCE_NOTEBOOKS
 from autograder.notebooks import notebook_folders
@@ -21,7 +21,8 @@ from autograder.tools.local import kit_hidden_tests, solution_namespace
 
 STEMS = ["01_theory", "02_numpy_convnet"]
 STUDENT_NAMES = {"01_theory": ["q1_matrix", "conv_as_matrix", "Q2_ANSWERS", "linearize", "DEAD_RELU_ANSWER"],
-                 "02_numpy_convnet": ["ReLU", "Conv2D", "MaxPooling", "Linear", "SGD"]}
+                 "02_numpy_convnet": ["ReLU", "conv_forward_naive", "Conv2D", "MaxPooling", "Linear", "SGD", "my_errors",
+                                      "initial_loss", "CHANGE_FIRST_ANSWER"]}
 
 
 def load_reference(stem: str, name: str) -> dict:
@@ -102,8 +103,10 @@ def test_q1_reference_is_the_stated_matrix(theory_ns):
 
 
 def test_q2_answers_reference_and_autograd_agree(theory_ns):
-    stated = {2.0: (6.0, 3.0), -1.0: (1.5, 3.0), 1.0: (6.0, 3.0)}
+    stated = {2.0: (6.0, 3.0), -1.0: (1.5, 3.0), -3.0: (0.0, 0.0)}  # three different linear pieces
+    autograd_linearization = notebook_folders()["01_theory"].module("hidden_tests").autograd_linearization
     reference = load_reference("01_theory", "theory")
+    assert len({stated[x0] for x0 in Q2_POINTS}) == len(Q2_POINTS)
     for x0 in Q2_POINTS:
         W, b = autograd_linearization(Q2_NETWORK["weights"], Q2_NETWORK["biases"], x0)
         assert (W.item(), b.item()) == pytest.approx(stated[x0])
@@ -112,7 +115,7 @@ def test_q2_answers_reference_and_autograd_agree(theory_ns):
 
 
 def test_sgd_reference_is_up_to_date():
-    from a2lib.checks.numpy_nn import SGD_SETTINGS, sgd_message, sgd_problem, sgd_trajectory
+    from a2lib.checks.numpy_nn import SGD_SETTINGS, Expected, sgd_message, sgd_problem, sgd_trajectory
     case = notebook_folders()["02_numpy_convnet"].module("build_reference")
     ns = solution_namespace("02_numpy_convnet")
     fresh = case.build(ns)["numpy_sgd"]
@@ -121,5 +124,5 @@ def test_sgd_reference_is_up_to_date():
     for key in stored:
         np.testing.assert_array_equal(stored[key], fresh[key], err_msg="regenerate: a2kit reference")
     problem = sgd_problem(case.SGD_SEED)
-    assert sgd_message(sgd_trajectory(ns["SGD"], problem, **SGD_SETTINGS), problem, want=stored, **SGD_SETTINGS) is None
+    assert sgd_message(sgd_trajectory(ns["SGD"], problem, **SGD_SETTINGS), Expected.exact(stored)) is None
     assert not np.allclose(stored["step1_weight0"], stored["step2_weight0"])  # the second step moved

@@ -1,9 +1,10 @@
 """Checks for notebook 1 (theory): convolution as a matrix, local linearity of ReLU networks, word limits.
 
-The message builders (``conv_matrix_message``, ``linearization_message``, ``word_limit_message``)
-are pure functions of numbers: arrays in, a plain-words message (or None) out. The visible checks
-the notebook calls apply them to the student's functions on fixed cases; the grader's hidden tests
-apply the same builders to the numbers it gets back from the student's kernel.
+The message builders (``conv_matrix_message``, ``linearization_message``, ``local_fit_message``,
+``word_limit_message``) are pure functions of numbers: arrays in, a plain-words message (or None)
+out. The visible checks compare with properties of the question only (``conv2d`` on random inputs,
+h(x) itself around x0), never with a function that computes an answer; the grader's hidden tests
+pass their own references (autograd, in the trusted process) to the same builders.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import fail_if
+from . import call, fail_if, not_written_message
 from ..numpy_nn import rel_error
 
 TOLERANCE = 1e-6
@@ -91,7 +92,7 @@ def q1_kernels(n_kernels: int = 3, seed=0) -> list[np.ndarray]:
 def check_q1_matrix(q1_matrix: Callable[[np.ndarray], np.ndarray], n_kernels: int = 3, seed: int = 0) -> None:
     """``q1_matrix(w)`` for the Q1 case (3x3 kernel and input, stride 4, padding 2) on random kernels."""
     for w in q1_kernels(n_kernels, seed):
-        compare_conv_matrix(q1_matrix(w.copy()), w[None, None], seed=seed, name="q1_matrix(w)", **Q1)
+        compare_conv_matrix(call("q1_matrix", q1_matrix, w.copy()), w[None, None], seed=seed, name="q1_matrix(w)", **Q1)
 
 
 def conv_kernel(case: dict, rng) -> np.ndarray:
@@ -105,7 +106,7 @@ def check_conv_as_matrix(conv_as_matrix: Callable, cases: Sequence[dict] = CONV_
     rng = np.random.default_rng(seed)
     for case in cases:
         w = conv_kernel(case, rng)
-        A = conv_as_matrix(w.copy(), tuple(case["input_shape"]), case["stride"], case["padding"])
+        A = call("conv_as_matrix", conv_as_matrix, w.copy(), tuple(case["input_shape"]), case["stride"], case["padding"])
         compare_conv_matrix(A, w, case["input_shape"], case["stride"], case["padding"],
                             name="conv_as_matrix(...)", seed=seed)
 
@@ -115,36 +116,21 @@ Q2_NETWORK = dict(
     weights=[np.array([[1.5], [0.5]]), np.array([[1.0, 2.0], [2.0, 1.0]]), np.array([[1.0, 1.0]])],
     biases=[np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.array([-1.0])],
 )
-Q2_POINTS = (2.0, -1.0, 1.0)
+# Three points on three different linear pieces of h (at x0 = -3 no unit of the first layer is active).
+Q2_POINTS = (2.0, -1.0, -3.0)
 
 
-def _network(weights, biases):
-    import torch
+def network_output(weights, biases, x) -> np.ndarray:
+    """h(x) of the ReLU network (weights [W_l: (d_l, d_{l-1})], biases [b_l: (d_l,)]) at x: (d_0,) -> (d_L,).
 
-    ws = [torch.tensor(np.asarray(w, dtype=np.float64)) for w in weights]
-    bs = [torch.tensor(np.asarray(b, dtype=np.float64)) for b in biases]
-
-    def h(x):
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            x = w @ x + b
-            if i < len(ws) - 1:
-                x = torch.relu(x)
-        return x
-
-    return h
-
-
-def autograd_linearization(weights, biases, x0) -> tuple[np.ndarray, np.ndarray]:
-    """(W, b) with W = dh/dx at x0 (autograd) and b = h(x0) - W x0."""
-    import torch
-    from torch.autograd.functional import jacobian
-
-    h = _network(weights, biases)
-    x = torch.tensor(np.atleast_1d(np.asarray(x0, dtype=np.float64)))
-    W = jacobian(h, x).numpy()
-    with torch.no_grad():
-        b = h(x).numpy() - W @ x.numpy()
-    return W, b
+    The network of the question itself (a ReLU after every layer but the last), not an answer.
+    """
+    a = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        a = np.asarray(w, dtype=np.float64) @ a + np.asarray(b, dtype=np.float64)
+        if i < len(weights) - 1:
+            a = np.maximum(a, 0.0)
+    return a
 
 
 def pair_message(answer, where: str) -> str | None:
@@ -160,26 +146,56 @@ def pair_message(answer, where: str) -> str | None:
     return None
 
 
-def linearization_message(W, b, weights, biases, x0, where: str) -> str | None:
-    """Why (W, b) is not the linearization of the ReLU network (weights, biases) at x0; None if it is.
+def linearization_message(W, b, want_W, want_b, x0, where: str) -> str | None:
+    """Why (W, b) is not the linearization (want_W, want_b) at x0; None if it is.
 
-    W: (d_L, d_0) (any shape with d_L * d_0 entries), b: (d_L,); compared with autograd.
+    W: (d_L, d_0) (any shape with d_L * d_0 entries), b: (d_L,); ``want_W``/``want_b`` come from the
+    grader's own reference (autograd, in the trusted process).
     """
     W, b = np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    want_W, want_b = np.asarray(want_W, dtype=np.float64), np.asarray(want_b, dtype=np.float64)
     x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
-    want_W, want_b = autograd_linearization(weights, biases, x0)
     if W.size != want_W.size:
         return f"{where}: W has {W.size} entries, expected shape {want_W.shape} (outputs x inputs)."
     if b.size != want_b.size:
         return f"{where}: b has {b.size} entries, expected shape {want_b.shape}."
     W, b = W.reshape(want_W.shape), b.reshape(want_b.shape)
     if not rel_error(W, want_W) <= TOLERANCE:
-        return (f"{where}: W is wrong (expected the derivative dh/dx at x0: multiply the weight matrices, "
-                f"keeping only the ReLUs that are active at x0).")
+        return W_MISTAKE.format(where=where)
     if not rel_error(b, want_b) <= TOLERANCE:
         if rel_error(b, want_W @ x0 + want_b) <= TOLERANCE:
-            return f"{where}: b equals h(x0), but b must make W x0 + b = h(x0): b = h(x0) - W x0."
-        return f"{where}: W is right but b is wrong: b = h(x0) - W x0."
+            return B_IS_H.format(where=where)
+        return B_MISTAKE.format(where=where)
+    return None
+
+
+W_MISTAKE = ("{where}: W is wrong (expected the derivative dh/dx at x0: multiply the weight matrices, "
+             "keeping only the ReLUs that are active at x0).")
+B_IS_H = "{where}: b equals h(x0), but b must make W x0 + b = h(x0): b = h(x0) - W x0."
+B_MISTAKE = "{where}: W is right but b is wrong: b = h(x0) - W x0."
+
+
+def local_fit_message(W, b, weights, biases, x0, where: str, n_directions: int = 3, seed: int = 0) -> str | None:
+    """Why W x + b is not h(x) around x0; None if it is. What the visible checks use: properties of h alone.
+
+    On the linear piece that holds x0, h(x0 + t u) = W (x0 + t u) + b exactly; the check compares
+    central differences of h along ``n_directions`` random directions u with W u, and W x0 + b with h(x0).
+    """
+    x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+    W, b = np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    h0 = network_output(weights, biases, x0)
+    if W.size != h0.size * x0.size:
+        return f"{where}: W has {W.size} entries, expected shape {(h0.size, x0.size)} (outputs x inputs)."
+    if b.size != h0.size:
+        return f"{where}: b has {b.size} entries, expected shape {(h0.size,)}."
+    W, b = W.reshape(h0.size, x0.size), b.reshape(h0.size)
+    step = 1e-6 * (1.0 + np.abs(x0).max())  # small enough to stay on x0's linear piece
+    for u in np.random.default_rng(seed).normal(size=(n_directions, x0.size)):
+        slope = (network_output(weights, biases, x0 + step * u) - network_output(weights, biases, x0 - step * u)) / (2 * step)
+        if not rel_error(W @ u, slope) <= 1e-5:
+            return W_MISTAKE.format(where=where)
+    if not rel_error(W @ x0 + b, h0) <= TOLERANCE:
+        return B_IS_H.format(where=where) if rel_error(b, h0) <= TOLERANCE else B_MISTAKE.format(where=where)
     return None
 
 
@@ -189,7 +205,9 @@ def missing_point_message(x0: float, keys=None) -> str:
 
 
 def check_q2_answers(answers: dict) -> None:
-    """``answers = {x0: (W, b)}`` for the Q2 network at x0 = 2, -1, 1, against autograd."""
+    """``answers = {x0: (W, b)}`` for the Q2 network at x0 = 2, -1, -3: W x + b must be h(x) around x0."""
+    if answers is None:  # the check cell passes globals().get("Q2_ANSWERS"): the cell above has not run yet
+        raise AssertionError(not_written_message("Q2_ANSWERS"))
     if not isinstance(answers, dict):
         raise AssertionError(f"Q2_ANSWERS must be a dict {{x0: (W, b)}}, got {type(answers).__name__}.")
     for x0 in Q2_POINTS:
@@ -198,7 +216,7 @@ def check_q2_answers(answers: dict) -> None:
         where = f"Q2 at x0 = {x0:g}"
         fail_if(pair_message(answers[x0], where))
         W, b = answers[x0]
-        fail_if(linearization_message(W, b, Q2_NETWORK["weights"], Q2_NETWORK["biases"], x0, where))
+        fail_if(local_fit_message(W, b, Q2_NETWORK["weights"], Q2_NETWORK["biases"], x0, where))
 
 
 def random_networks(n_cases: int, seed=0):
@@ -227,12 +245,12 @@ def linearize_where(weights, x0) -> str:
 
 
 def check_linearize(linearize: Callable, n_cases: int = 10, seed: int = 0, include_q2: bool = True) -> None:
-    """``linearize(weights, biases, x0) -> (W, b)`` against autograd on random networks (and Q2's)."""
+    """``linearize(weights, biases, x0) -> (W, b)`` on random networks (and Q2's): W x + b must be h(x) around x0."""
     for weights, biases, x0 in linearize_cases(n_cases, seed, include_q2):
         where = linearize_where(weights, x0)
-        answer = linearize([w.copy() for w in weights], [b_.copy() for b_ in biases], x0.copy())
+        answer = call("linearize", linearize, [w.copy() for w in weights], [b_.copy() for b_ in biases], x0.copy())
         fail_if(pair_message(answer, where))
-        fail_if(linearization_message(*answer, weights, biases, x0, where))
+        fail_if(local_fit_message(*answer, weights, biases, x0, where))
 
 
 # -- Q3: written answers ---------------------------------------------------------------------------

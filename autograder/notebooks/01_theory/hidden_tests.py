@@ -1,5 +1,8 @@
 """Hidden tests of notebook 1 (theory): Q1 matrices against conv2d, Q2 against autograd, Q3's length.
 
+The Q2 reference (torch autograd) lives here, in the trusted process: the student package holds no
+function that computes an answer.
+
 Each test decides its whole cell: the cases of the cell's visible check plus random cases drawn
 from ``ctx.rng`` (unpredictable to the student). The student's functions run in their kernel and
 send back numbers; the message builders of ``a2lib.checks.theory`` judge them here.
@@ -7,9 +10,11 @@ send back numbers; the message builders of ``a2lib.checks.theory`` judge them he
 from __future__ import annotations
 
 import ast
+import functools
 
 import numpy as np
 
+from a2lib.checks import not_written_message
 from a2lib.checks import theory as checks
 from autograder.harness import Context, Fail, StudentError, fail_on, grades
 
@@ -18,8 +23,23 @@ NOTEBOOK = "01_theory"
 READABLE_KERNEL = np.arange(1.0, 10.0).reshape(3, 3)  # w(i, j) = 3 i + j + 1, as in the visible cell
 
 
+def explain_not_written(test):
+    """The hidden test ``test``, where an exercise still raising NotImplementedError is named in plain words."""
+    @functools.wraps(test)
+    def explained(ctx: Context):
+        try:
+            return test(ctx)
+        except StudentError as exc:
+            what, raised, _ = str(exc).partition(" raised NotImplementedError")
+            if raised:
+                raise Fail(not_written_message(what)) from None
+            raise
+    return explained
+
+
 # -- Q1 ---------------------------------------------------------------------------------------------
 @grades(NOTEBOOK, "test_q1_matrix")
+@explain_not_written
 def q1_matrix(ctx: Context) -> str:
     """``q1_matrix(w)`` (4, 9) for the readable kernel 1..9, the visible kernels and random ones, against
     conv2d computed here; the readable kernel's matrix also against the reference solution's."""
@@ -42,13 +62,19 @@ def _conv_as_matrix(ctx: Context, w: np.ndarray, case: dict, name: str = "conv_a
 
 
 @grades(NOTEBOOK, "test_conv_as_matrix")
+@explain_not_written
 def conv_as_matrix(ctx: Context) -> str:
-    """The visible cell: the Q1 case (kernel from seed 0) and the three fixed cases (kernels from seed 0)."""
+    """The visible cell: the Q1 case (kernel from seed 0) and the three fixed cases (kernels from seed 0), then
+    the same cases with fresh kernels from ``ctx.rng`` (a table of the visible answers earns nothing)."""
     w = np.random.default_rng(0).normal(size=(3, 3))[None, None]
     _conv_as_matrix(ctx, w, dict(checks.Q1), name="conv_as_matrix(w, (1, 3, 3), 4, 2)")
     rng = np.random.default_rng(0)
     for case in checks.CONV_AS_MATRIX_CASES:
         _conv_as_matrix(ctx, checks.conv_kernel(case, rng), case)
+    fresh = ctx.rng("fresh")
+    _conv_as_matrix(ctx, fresh.normal(size=(1, 1, 3, 3)), dict(checks.Q1), name="conv_as_matrix(w, (1, 3, 3), 4, 2)")
+    for case in checks.CONV_AS_MATRIX_CASES:
+        _conv_as_matrix(ctx, checks.conv_kernel(case, fresh), case)
     return "Q1b: correct on the visible cases."
 
 
@@ -64,6 +90,7 @@ def random_conv_cases(rng: np.random.Generator, n_cases: int) -> list[dict]:
 
 
 @grades(NOTEBOOK, "test_conv_as_matrix_hidden")
+@explain_not_written
 def conv_as_matrix_hidden(ctx: Context) -> str:
     """25 random kernels, shapes, strides and paddings against conv2d."""
     rng = ctx.rng("cases")
@@ -73,6 +100,37 @@ def conv_as_matrix_hidden(ctx: Context) -> str:
 
 
 # -- Q2 ---------------------------------------------------------------------------------------------
+def autograd_linearization(weights, biases, x0) -> tuple[np.ndarray, np.ndarray]:
+    """(W, b) with W = dh/dx at x0 (torch autograd, float64) and b = h(x0) - W x0.
+
+    weights [W_l: (d_l, d_{l-1})], biases [b_l: (d_l,)], x0: (d_0,) -> W: (d_L, d_0), b: (d_L,).
+    """
+    import torch
+    from torch.autograd.functional import jacobian
+
+    ws = [torch.tensor(np.asarray(w, dtype=np.float64)) for w in weights]
+    bs = [torch.tensor(np.asarray(b, dtype=np.float64)) for b in biases]
+
+    def h(x):
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            x = w @ x + b
+            if i < len(ws) - 1:
+                x = torch.relu(x)
+        return x
+
+    x = torch.tensor(np.atleast_1d(np.asarray(x0, dtype=np.float64)))
+    W = jacobian(h, x).numpy()
+    with torch.no_grad():
+        b = h(x).numpy() - W @ x.numpy()
+    return W, b
+
+
+def judge_linearization(W, b, weights, biases, x0, where: str) -> None:
+    """Fail with the cause when (W, b) is not autograd's linearization of the network at x0."""
+    want_W, want_b = autograd_linearization(weights, biases, x0)
+    fail_on(checks.linearization_message(W, b, want_W, want_b, x0, where))
+
+
 # Runs in the kernel: whether Q2_ANSWERS is a dict, then whether it has each point.
 Q2_KEYS = """
 import numpy as np
@@ -83,7 +141,7 @@ keys = np.array([isinstance(answers, dict)] + [isinstance(answers, dict) and x i
 
 @grades(NOTEBOOK, "test_q2_answers")
 def q2_answers(ctx: Context) -> str:
-    """``Q2_ANSWERS[x0] = (W, b)`` at x0 = 2, -1, 1 against autograd, read back as numbers."""
+    """``Q2_ANSWERS[x0] = (W, b)`` at x0 = 2, -1, -3 against autograd, read back as numbers."""
     keys = ctx.session.run(Q2_KEYS, ["keys"], what="Q2_ANSWERS",
                            points=list(checks.Q2_POINTS))["keys"]
     if keys.shape != (1 + len(checks.Q2_POINTS),) or not keys[0]:
@@ -96,8 +154,7 @@ def q2_answers(ctx: Context) -> str:
             got = ctx.session.run("W, b = Q2_ANSWERS[x0]", ["W", "b"], what=f"Q2_ANSWERS[{x0:g}]", x0=x0)
         except StudentError as exc:
             raise Fail(f"{where}: give a pair (W, b) of numbers or numeric arrays ({exc}).") from None
-        fail_on(checks.linearization_message(got["W"], got["b"], checks.Q2_NETWORK["weights"],
-                                            checks.Q2_NETWORK["biases"], x0, where))
+        judge_linearization(got["W"], got["b"], checks.Q2_NETWORK["weights"], checks.Q2_NETWORK["biases"], x0, where)
     return "Q2a: correct."
 
 
@@ -110,11 +167,14 @@ def _linearize(ctx: Context, weights, biases, x0) -> None:
         got = ctx.session.run(f"W, b = linearize([{names[0]}], [{names[1]}], x0)", ["W", "b"], what="linearize",
                               x0=np.asarray(x0, dtype=np.float64), **layers)
     except StudentError as exc:
+        if "raised NotImplementedError" in str(exc):
+            raise
         raise Fail(f"{where}: {exc} (linearize must return a pair (W, b) of numeric arrays)") from None
-    fail_on(checks.linearization_message(got["W"], got["b"], weights, biases, x0, where))
+    judge_linearization(got["W"], got["b"], weights, biases, x0, where)
 
 
 @grades(NOTEBOOK, "test_linearize")
+@explain_not_written
 def linearize(ctx: Context) -> str:
     """The Q2 network at its points, the visible random networks (seed 0) and 30 networks from ``ctx.rng``."""
     for case in checks.linearize_cases(3, 0) + checks.linearize_cases(30, ctx.rng("networks"), include_q2=False):
@@ -124,17 +184,21 @@ def linearize(ctx: Context) -> str:
 
 # -- Q3 ---------------------------------------------------------------------------------------------
 def assigned_string(source: str, name: str):
-    """The string literal assigned to ``name`` in a cell's ``source`` (None when there is none).
+    """The string literal assigned to ``name`` in a cell's ``source``; None unless that is the cell's only
+    binding of ``name`` (no second assignment, ``+=``, loop or conditional that could change it).
 
-    Read from the submitted source where it is a plain literal (the answer is text, not code to run);
-    the hidden test asks the kernel only for a value the cell computes.
+    Read from the submitted source (the answer is text, not code to run): the kernel is never asked.
     """
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return None
+    stores = [node for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == name
+              and isinstance(node.ctx, ast.Store)]
+    if len(stores) != 1:
+        return None
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and node.targets[0] is stores[0]
                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
             return node.value.value
     return None
@@ -142,12 +206,14 @@ def assigned_string(source: str, name: str):
 
 @grades(NOTEBOOK, "test_dead_relu_word_limit")
 def dead_relu_word_limit(ctx: Context) -> str:
-    """Q3's answer (the submitted cell's string) is not empty and has at most 70 words."""
+    """Q3's answer, read from the submitted cell's text (a string literal), is not empty and has at most 70 words.
+
+    The kernel is never asked: a value it computed (a ``str`` subclass whose ``encode`` or ``split``
+    lies, a string built at run time) is a claim the grader cannot check, so the answer must be the literal.
+    """
     text = assigned_string(ctx.cell_source("dead_relu_answer"), "DEAD_RELU_ANSWER")
-    if text is None:  # not a plain literal: the value the cell computed, as UTF-8 bytes
-        got = ctx.session.run("answer = DEAD_RELU_ANSWER\nis_text = isinstance(answer, str)\n"
-                              "text = __import__('numpy').frombuffer(answer.encode() if is_text else b'', 'uint8')",
-                              ["is_text", "text"], what="Q3 (DEAD_RELU_ANSWER)")
-        text = bytes(got["text"]).decode("utf-8", "replace") if got["is_text"] else None
+    if text is None:
+        raise Fail("Q3: write your answer as plain text between the triple quotes of DEAD_RELU_ANSWER = \"\"\"...\"\"\" "
+                   "(a string literal, nothing computed): the grader counts the words of the text in the cell.")
     fail_on(checks.word_limit_message(text, limit=70, name="Q3"))
     return checks.word_count_line(text, limit=70, name="Q3")
