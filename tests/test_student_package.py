@@ -104,7 +104,7 @@ def test_every_notebook_starts_with_the_same_install_cell_and_has_no_grading_plu
     assert "a2lib-*.whl" in first.source and "pip" in first.source
     for cell in _code_cells(stem):
         if not cell.metadata.get("nbgrader", {}).get("grade"):  # test cells belong to the grading harness
-            assert "GRADING" not in cell.source and "grading()" not in cell.source, cell.metadata["nbgrader"]["grade_id"]
+            assert "GRADING" not in cell.source and "grading()" not in cell.source, cell.get("id")
 
 
 def test_the_release_carries_the_wheel_beside_the_notebooks():
