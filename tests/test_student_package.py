@@ -38,7 +38,7 @@ def test_the_wheel_holds_the_student_package_and_nothing_else(wheel, fingerprint
     metadata = zipfile.ZipFile(wheel).read(f"a2lib-{a2lib.__version__}.dist-info/METADATA").decode()
     requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     assert {re.split(r"[<>=]", r)[0].lower() for r in requires} == {
-        "torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "pyyaml", "tqdm"}
+        "torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "pyyaml", "tqdm", "ipywidgets"}
     assert all("<" not in r for r in requires), requires  # lower bounds only: Colab's torch is kept
 
 
