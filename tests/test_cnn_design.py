@@ -273,3 +273,16 @@ def test_a_wrong_flatten_size_is_explained_in_course_words():
     with pytest.raises(RuntimeError, match="expected input"):  # other errors stay torch's
         checks.scores_of(nn.Conv2d(3, 4, 3), torch.zeros(4, 5, 8, 8))
     assert checks.scores_of(nn.Flatten(), torch.zeros(2, 3)).shape == (2, 3)
+
+
+def test_the_training_loop_check_names_each_mistake():
+    good = dict(losses=[2.15, 1.75, 1.55], trained_accuracy=0.5, constant_accuracy=0.1, expected_constant=0.1,
+                mode_after_training=True, mode_after_evaluate=False)
+    assert checks.training_loop_problem(**good) is None
+    for change, words in [({"losses": [2.3, 2.3, 2.3]}, "should go down"),
+                          ({"mode_after_training": False}, "model.train()"),
+                          ({"mode_after_evaluate": True}, "model.eval()"),
+                          ({"constant_accuracy": 12.0}, "divide by the number of images"),
+                          ({"trained_accuracy": 0.1}, "argmax"),
+                          ({"losses": [float("nan")] * 3}, "mean loss of the epoch")]:
+        assert words in checks.training_loop_problem(**{**good, **change}), change

@@ -205,3 +205,34 @@ def my_model_problem(n_params: int, outputs: dict) -> str | None:
         if not np.isfinite(out).all():
             return f"MyModel returns NaN or infinite scores in {mode}() mode."
     return None
+
+
+
+# -- the training loop students write once (notebook 3; a visible check, not graded) ---------------------
+def training_loop_problem(losses: list[float], trained_accuracy: float, constant_accuracy: float,
+                          expected_constant: float, mode_after_training: bool, mode_after_evaluate: bool) -> str | None:
+    """The check of the hand-written ``train_one_epoch`` and ``evaluate``, from numbers:
+
+    ``losses``: the mean loss each of a few epochs of a small linear model returned (the first near ln 10 = 2.30 for
+    10 classes at the start); ``trained_accuracy``: ``evaluate`` of that model after them; ``constant_accuracy``:
+    ``evaluate`` of a model that always answers one class, whose accuracy is that class's share of the images
+    (``expected_constant``); ``mode_after_*``: ``model.training`` after each call.
+    """
+    losses = [float(v) for v in losses]
+    if not all(np.isfinite(losses)):
+        return f"train_one_epoch returned {losses}: return the mean loss of the epoch, a number."
+    if not mode_after_training:
+        return "After train_one_epoch the model should be in training mode: call model.train() before the batches."
+    if mode_after_evaluate:
+        return "After evaluate the model should be in evaluation mode: call model.eval() before the batches."
+    if not abs(float(constant_accuracy) - expected_constant) < 1e-6:
+        return (f"evaluate of a model that always answers the same class gave {float(constant_accuracy):.4f}, but that "
+                f"class makes up {expected_constant:.4f} of the images. Count the images whose highest score "
+                "(argmax over dimension 1) equals the label, and divide by the number of images.")
+    if not losses[-1] < losses[0] - 0.05:
+        return (f"The mean loss per epoch went {', '.join(f'{v:.3f}' for v in losses)}: it should go down. In each "
+                "batch: compute the loss, optimizer.zero_grad(), loss.backward(), optimizer.step().")
+    if not float(trained_accuracy) > 0.15:
+        return (f"After training, evaluate gives {float(trained_accuracy):.4f}, about chance (0.10) for a model whose "
+                "loss went down: does evaluate compare the argmax of the scores with the labels?")
+    return None
