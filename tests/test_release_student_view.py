@@ -21,6 +21,8 @@ def test_a_stub_names_the_function_and_class_it_sits_in():
         "Net.__init__", "Net.forward", "helper"]
     top = named_stubs(f"# YOUR CODE HERE\n{STUB}", "q2_answers")
     assert 'raise NotImplementedError("q2_answers: not written yet' in top
+    assigned = named_stubs(f"conv_parameters = dense_parameters = None\n# YOUR CODE HERE\n{STUB}", "weight_sharing")
+    assert 'raise NotImplementedError("conv_parameters, dense_parameters: not written yet' in assigned
     optional = named_stubs(f"# YOUR CODE HERE\n{STUB}", "my_model_blocks", optional=True)
     assert optional.splitlines()[-1].startswith("pass  # optional")
     compile(named + "\n" + optional, "<stubs>", "exec")

@@ -30,6 +30,16 @@ def _enclosing(lines: list[str], at: int, indent: int) -> str:
     return ".".join(reversed(names))
 
 
+def _placeholders(lines: list[str]) -> str:
+    """``a, b`` for top-level lines ``a = b = None`` before a stub: the names the student is to assign."""
+    names = []
+    for line in lines:
+        match = re.match(r"^((?:\w+\s*=\s*)+)None\s*(#.*)?$", line)
+        if match:
+            names += re.findall(r"(\w+)\s*=", match.group(1))
+    return ", ".join(names)
+
+
 def named_stubs(source: str, cell_name: str, optional: bool = False) -> str:
     """``source`` with each bare stub naming what to write (``pass`` in an optional cell's top level)."""
     lines = source.split("\n")
@@ -42,7 +52,7 @@ def named_stubs(source: str, cell_name: str, optional: bool = False) -> str:
         if optional and not where:
             lines[i] = f"{indent}pass  # optional: nothing to write here if you need no building blocks"
             continue
-        what = where or cell_name
+        what = where or _placeholders(lines[:i]) or cell_name
         lines[i] = (f'{indent}raise NotImplementedError("{what}: not written yet. Write it here (replace this line), '
                     'then run the check below it.")')
     return "\n".join(lines)
