@@ -286,3 +286,20 @@ def test_the_training_loop_check_names_each_mistake():
                           ({"trained_accuracy": 0.1}, "argmax"),
                           ({"losses": [float("nan")] * 3}, "mean loss of the epoch")]:
         assert words in checks.training_loop_problem(**{**good, **change}), change
+
+
+def test_the_grader_explains_a_wrong_flatten_size_too(solution):
+    from autograder.tools.local import run_local
+
+    class WrongFlatten(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool = nn.Conv2d(3, 32, 7), nn.MaxPool2d(2)
+            self.fc = nn.Linear(32 * 14 * 14, 10)
+
+        def forward(self, x):
+            return self.fc(self.pool(torch.relu(self.conv(x))).flatten(1))
+
+    verdict = run_local("03_cnn_design", "test_vanilla_cnn", {**solution, "VanillaCNN": WrongFlatten})
+    assert not verdict.passed and "a linear layer receives 5,408 numbers per image" in verdict.message
+    assert run_local("03_cnn_design", "test_vanilla_cnn", solution).passed
