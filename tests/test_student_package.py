@@ -57,11 +57,14 @@ def test_the_scan_catches_every_kind_of_leak(wheel, fingerprints, tmp_path):
         zf.writestr("a2lib/solutions.py", f"def q1_matrix(w):\n    {solution}\n")
         zf.writestr("a2lib/hidden.py", "### BEGIN HIDDEN TESTS\ncheck_reweight(reweight)\n")
         zf.writestr("a2lib/harness.py", "from autograder.reference import load\n")
+        zf.writestr("a2lib/checks/oracles.py", "def torch_reference(x):\n    pass\n\ndef conv_oracle(x):\n    pass\n"
+                    "\n\ndef autograd_linearization(w, b, x0):\n    pass\n")
     report = "\n".join(scan_wheel(polluted, fingerprints))
     for expected in ("theory.npz: a data file", "mymodel.pt: a data file", "03_cnn_design.ipynb: a data file",
                      "autograder/__init__.py: outside the a2lib package", "solutions.py: holds 1 line(s)",
                      "hidden.py: contains 'BEGIN HIDDEN TESTS'", "harness.py: imports the instructor kit",
-                     "requires nbgrader", "caps torch"):
+                     "requires nbgrader", "caps torch", "defines torch_reference(), a function that computes answers",
+                     "defines conv_oracle()", "defines autograd_linearization()"):
         assert expected in report, f"{expected!r} not reported:\n{report}"
 
 
