@@ -42,10 +42,16 @@ def use_settings(**values) -> dict:
 
 
 def setting(name: str, default=None):
-    """The settings cell's value of ``name`` (``default`` when the cell set none)."""
+    """The settings cell's value of ``name`` (``default`` when the cell set none, or set it to None).
+
+    While grading every setting is the grader's: the cell's values are ignored (``default``).
+    """
     if name == "fast":
         return fast_mode(default if default is not None else False)
-    return _SETTINGS.get(name, default)
+    if grading():
+        return default
+    value = _SETTINGS.get(name)
+    return default if value is None else value
 
 
 def fast_mode(default: bool = False) -> bool:

@@ -171,7 +171,8 @@ def evaluate(model: nn.Module, loader: Loader, criterion: nn.Module, device) -> 
 
 def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None, criterion: Criterion | None = None,
         config: TrainConfig | dict | str | None = None, out_dir: str | Path | None = None, device=None,
-        progress: bool = True, on_epoch_end: Callable[[dict], None] | None = None, **overrides) -> History:
+        progress: bool = True, on_epoch_end: Callable[[dict], None] | None = None, resume: str | Path | None = None,
+        **overrides) -> History:
     """Train ``model`` on ``train_data`` and return its :class:`History`.
 
     Args:
@@ -184,6 +185,10 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
             stopped early keeps what it did), and ``best.pt``: the epoch of best validation
             accuracy, or the last epoch without validation data (never chosen on test data).
         on_epoch_end: called with each epoch's history row.
+        resume: a file where the run's state (weights, optimizer, schedule, history) is saved after every
+            epoch: a run stopped midway (a closed laptop, a Colab session that ended) starts again from its
+            last finished epoch when called again with the same config; removed when the run ends. (The
+            batch order after a resume differs from an uninterrupted run's.)
     """
     cfg = load_config(config, **overrides)
     device = torch.device(device) if device is not None else default_device()
@@ -203,7 +208,10 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
     history = History()
     out = Path(out_dir) if out_dir is not None else None
     best = -1.0
-    epochs = tqdm(range(cfg.epochs), desc=cfg.name, disable=not progress, unit="epoch")
+    start = _resume(Path(resume), model, step, cfg, history) if resume is not None else 0
+    # The epoch bar shows the time each epoch takes and the expected time of the whole run (tqdm's ETA).
+    epochs = tqdm(range(start, cfg.epochs), desc=cfg.name, disable=not progress, unit="epoch", initial=start,
+                  total=cfg.epochs)
     for epoch in epochs:
         loss_fn = criterion_at(epoch)
         if isinstance(loss_fn, nn.Module):
@@ -222,9 +230,52 @@ def fit(model: nn.Module, train_data: ImageSet, val_data: ImageSet | None = None
                            val=f"{row['val_acc']:.3f}" if val_loader is not None else "-")
         if out is not None:
             best = _save_epoch(out, model, cfg, train_data.classes, history, row, best, val_loader is not None)
+        if resume is not None:
+            _save_resume(Path(resume), model, step, cfg, history)
         if on_epoch_end is not None:
             on_epoch_end(row)
+    if resume is not None:
+        Path(resume).unlink(missing_ok=True)
     return history
+
+
+def _save_resume(path: Path, model: nn.Module, step: Step, cfg: TrainConfig, history: History) -> None:
+    """The run's state after an epoch, written atomically (a run killed while saving keeps the previous one)."""
+    from .checkpoint import _plain
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"model_class": type(model).__name__, "config": _plain(cfg.to_dict()), "history": _plain(history.rows),
+             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+             "optimizer": step.optimizer.state_dict(), "scheduler": step.scheduler.state_dict(),
+             "scaler": step.scaler.state_dict()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _resume(path: Path, model: nn.Module, step: Step, cfg: TrainConfig, history: History) -> int:
+    """Load a stopped run's state from ``path`` into the model, optimizer and history; returns the epoch to
+    start from (0 where there is no such file, or it belongs to another model or config)."""
+    from .checkpoint import _plain
+
+    if not path.is_file():
+        return 0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a file cut short: start afresh rather than stop
+        print(f"Could not read {path} ({type(error).__name__}): training from the first epoch.")
+        return 0
+    if state.get("model_class") != type(model).__name__ or state.get("config") != _plain(cfg.to_dict()):
+        print(f"{path} belongs to another model or config: training from the first epoch.")
+        return 0
+    model.load_state_dict(state["model"])
+    step.optimizer.load_state_dict(state["optimizer"])
+    step.scheduler.load_state_dict(state["scheduler"])
+    step.scaler.load_state_dict(state["scaler"])
+    history.rows = list(state["history"])
+    done = len(history.rows)
+    print(f"Resuming {cfg.name} after epoch {done} of {cfg.epochs} (from {path}).")
+    return done
 
 
 def _step(model: nn.Module, cfg: TrainConfig, device: torch.device, steps_per_epoch: int) -> Step:

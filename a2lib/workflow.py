@@ -46,11 +46,22 @@ def train_and_save(model: nn.Module, checkpoint: str | Path, train_data: ImageSe
     cfg = load_config(config, **overrides)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"Training {type(model).__name__} ({n_params:,} parameters) on {len(train_data):,} images: {cfg}")
-    history = fit(model, train_data, val_data, criterion=criterion, config=cfg, device=device, progress=progress)
-    last = history.df.iloc[-1]
-    save_checkpoint(checkpoint, model, cfg, train_data.classes,
-                    {"history": history.df.to_dict("list"), "val_acc": last["val_acc"], "epochs": int(last["epoch"]),
-                     "cls_num_list": train_data.cls_num_list})
+    checkpoint = Path(checkpoint)
+    rows: list[dict] = []
+
+    def save(row: dict) -> None:  # the checkpoint after every epoch: a stopped run keeps its last epoch
+        rows.append(row)
+        df = pd.DataFrame(rows)
+        save_checkpoint(checkpoint, model, cfg, train_data.classes,
+                        {"history": df.to_dict("list"), "val_acc": row["val_acc"], "epochs": int(row["epoch"]),
+                         "cls_num_list": train_data.cls_num_list})
+
+    resume = checkpoint.with_name(checkpoint.stem + ".resume.pt")  # removed when the run ends
+    history = fit(model, train_data, val_data, criterion=criterion, config=cfg, device=device, progress=progress,
+                  on_epoch_end=save, resume=resume)
+    if len(rows) < len(history.rows):  # resumed: the checkpoint's history starts at the first epoch
+        rows[:] = history.rows
+        save(rows.pop())
     return history.df
 
 

@@ -50,6 +50,7 @@ RESULTS = KIT / "bench" / "results"
 REFERENCE_CHECKPOINTS = KIT / "autograder" / "notebooks" / "03_cnn_design" / "reference" / "checkpoints"
 NOTEBOOK3 = KIT / "notebooks" / "03_cnn_design.ipynb"
 CONFIGS = KIT / "configs"
+REFERENCE_RECIPE = KIT / "bench" / "configs" / "mymodel_reference.yaml"  # the reference MyModel's (not released)
 STUDENT_BAR = 0.7857  # the student design's test accuracy after 70 epochs
 GOAL = 0.90
 
@@ -166,7 +167,7 @@ def run_mymodel(schedule: str, root: Path, device: torch.device, models: dict,
     out: dict = {"classes": test.classes, "train_images": len(train), "test_images": len(test),
                  "mymodel_hardware": hardware(device)}
     runs = [
-        ("mymodel", models["MyModel"], load_config(CONFIGS / "mymodel.yaml", epochs=s["mymodel_epochs"])),
+        ("mymodel", models["MyModel"], load_config(REFERENCE_RECIPE, epochs=s["mymodel_epochs"])),
         ("seed_arch", StudentDesign, load_config(CONFIGS / "student_design.yaml", epochs=s["seed_arch_epochs"])),
     ]
     for key, model_class, config in runs:

@@ -201,7 +201,9 @@ def test_low_accuracy_is_only_reported_in_fast_mode_outside_grading(trained_tiny
     monkeypatch.setenv("A2_DATA", str(synthetic_root))
     modes(fast=True, grading=False)
     checks.check_accuracy(Tiny(), trained_tiny, minimum=1.5, show_table=False)
-    assert "Fast mode" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Fast mode" in out and "cannot show whether Tiny reaches 1.50" in out and "FAST = False" in out
+    assert "below the required" not in out and "Train longer" not in out  # a correct fast run is not told to train longer
     modes(fast=True, grading=True)
     with pytest.raises(AssertionError, match="below the required"):
         checks.check_accuracy(Tiny(), trained_tiny, minimum=1.5, show_table=False)
@@ -253,3 +255,51 @@ def test_source_notebook_cells():
         assert cell.cell_type != "code" or not cell.outputs, "commit the source notebook without outputs"
         if cell.cell_type == "code" and "train_and_save(" in cell.source:
             assert "grader-skip" in cell.metadata.get("tags", []), cell.metadata["nbgrader"]["grade_id"]
+
+
+def test_a_wrong_flatten_size_is_explained_in_course_words():
+    class WrongFlatten(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool = nn.Conv2d(3, 32, 7), nn.MaxPool2d(2)
+            self.fc = nn.Linear(32 * 14 * 14, 10)  # 14: the output size computed with / instead of //
+
+        def forward(self, x):
+            return self.fc(self.pool(self.conv(x)).flatten(1))
+
+    with pytest.raises(AssertionError, match=r"WrongFlatten: a linear layer receives 5,408 numbers per image, but it "
+                                             r"was built for 6,272 inputs.*// stride \+ 1"):
+        checks.scores_of(WrongFlatten(), torch.zeros(4, 3, 32, 32))
+    with pytest.raises(RuntimeError, match="expected input"):  # other errors stay torch's
+        checks.scores_of(nn.Conv2d(3, 4, 3), torch.zeros(4, 5, 8, 8))
+    assert checks.scores_of(nn.Flatten(), torch.zeros(2, 3)).shape == (2, 3)
+
+
+def test_the_training_loop_check_names_each_mistake():
+    good = dict(losses=[2.15, 1.75, 1.55], trained_accuracy=0.5, constant_accuracy=0.1, expected_constant=0.1,
+                mode_after_training=True, mode_after_evaluate=False)
+    assert checks.training_loop_problem(**good) is None
+    for change, words in [({"losses": [2.3, 2.3, 2.3]}, "should go down"),
+                          ({"mode_after_training": False}, "model.train()"),
+                          ({"mode_after_evaluate": True}, "model.eval()"),
+                          ({"constant_accuracy": 12.0}, "divide by the number of images"),
+                          ({"trained_accuracy": 0.1}, "argmax"),
+                          ({"losses": [float("nan")] * 3}, "mean loss of the epoch")]:
+        assert words in checks.training_loop_problem(**{**good, **change}), change
+
+
+def test_the_grader_explains_a_wrong_flatten_size_too(solution):
+    from autograder.tools.local import run_local
+
+    class WrongFlatten(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool = nn.Conv2d(3, 32, 7), nn.MaxPool2d(2)
+            self.fc = nn.Linear(32 * 14 * 14, 10)
+
+        def forward(self, x):
+            return self.fc(self.pool(torch.relu(self.conv(x))).flatten(1))
+
+    verdict = run_local("03_cnn_design", "test_vanilla_cnn", {**solution, "VanillaCNN": WrongFlatten})
+    assert not verdict.passed and "a linear layer receives 5,408 numbers per image" in verdict.message
+    assert run_local("03_cnn_design", "test_vanilla_cnn", solution).passed

@@ -227,16 +227,32 @@ def test_rare_classes_and_long_tail_effect_messages():
     reference = pd.Series([0.9] * 7 + [0.1, 0.2, 0.3], index=CIFAR10_CLASSES)
     truck_only = pd.Series([0.0] * 9 + [1.0], index=CIFAR10_CLASSES)
     airplane_only = pd.Series([1.0] + [0.0] * 9, index=CIFAR10_CLASSES)
-    problem, passed = hidden.rare_classes_problem(truck_only, reference, counts, "lt_cbfocal.pt", 1000)
+    tail_heavy = pd.Series([0.1] * 7 + [0.5, 0.6, 0.7], index=CIFAR10_CLASSES)
+    head_heavy = pd.Series([0.9, 0.8, 0.7] + [0.1] * 7, index=CIFAR10_CLASSES)
+    problem, passed = hidden.rare_classes_problem(tail_heavy, reference, counts, "lt_cbfocal.pt", 1000)
     assert problem is None and "passed" in passed
-    problem, _ = hidden.rare_classes_problem(airplane_only, reference, counts, "lt_cbfocal.pt", 1000)
-    assert re.search(r"rarest classes \(truck, ship, horse\).*0.000.*1,000 test images.*0.200", problem)
-    assert imbalance.long_tail_effect_problem(airplane_only, counts, "lt_ce.pt")[0] is None  # head 1/3 > tail 0
-    problem, _ = imbalance.long_tail_effect_problem(truck_only, counts, "lt_ce.pt")
-    assert re.search(r"0.000 on the 3 most frequent classes.*0.333 on the 3 rarest", problem)
+    problem, _ = hidden.rare_classes_problem(head_heavy, reference, counts, "lt_cbfocal.pt", 1000)
+    assert re.search(r"rarest classes \(truck, ship, horse\).*0.100.*1,000 test images.*0.200", problem)
+    assert imbalance.long_tail_effect_problem(head_heavy, counts, "lt_ce.pt")[0] is None
+    problem, _ = imbalance.long_tail_effect_problem(tail_heavy, counts, "lt_ce.pt")
+    assert re.search(r"0.100 on the 3 most frequent classes.*0.600 on the 3 rarest", problem)
 
 
-def test_check_long_tail_effect_while_grading(synthetic_root, tmp_path, monkeypatch):
+def test_no_comparison_passes_a_model_that_predicts_one_class():
+    from a2lib.data import CIFAR10_CLASSES
+
+    counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    reference = pd.Series([0.9] * 7 + [0.1, 0.2, 0.3], index=CIFAR10_CLASSES)
+    truck_only = pd.Series([0.0] * 9 + [1.0], index=CIFAR10_CLASSES)
+    airplane_only = pd.Series([1.0] + [0.0] * 9, index=CIFAR10_CLASSES)
+    problem, _ = hidden.rare_classes_problem(truck_only, reference, counts, "lt_cbfocal.pt", 1000)  # tail 0.333 > 0.2
+    assert "recognises only truck" in problem and "predicts one class" in problem
+    problem, _ = imbalance.long_tail_effect_problem(airplane_only, counts, "lt_ce.pt")  # head 0.333 > tail 0
+    assert "recognises only airplane" in problem
+    assert "no class at all" in imbalance.one_class_problem(pd.Series([0.0] * 10, index=CIFAR10_CLASSES), "x.pt")
+
+
+def test_checkpoint_checks_while_grading_and_in_fast_mode(synthetic_root, tmp_path, monkeypatch, capsys):
     from a2lib.checkpoint import save_checkpoint
     from a2lib.workflow import _TEST_SETS
 
@@ -247,8 +263,15 @@ def test_check_long_tail_effect_while_grading(synthetic_root, tmp_path, monkeypa
     counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
     save_checkpoint(tmp_path / "truck.pt", Constant(9))
     save_checkpoint(tmp_path / "airplane.pt", Constant(0))
-    table = imbalance.check_long_tail_effect(Constant(), tmp_path / "airplane.pt", counts)
-    assert table.loc["airplane", "accuracy"] == 1.0 and table.loc["overall", "training images"] == sum(counts)
-    with pytest.raises(AssertionError, match=r"0.000 on the 3 most frequent classes.*0.333 on the 3 rarest"):
-        imbalance.check_long_tail_effect(Constant(), tmp_path / "truck.pt", counts)
+    for name in ("airplane", "truck"):  # one class for every image: never "passed"
+        with pytest.raises(AssertionError, match=f"recognises only {name}"):
+            imbalance.check_long_tail_effect(Constant(), tmp_path / f"{name}.pt", counts)
+    with pytest.raises(AssertionError, match="No checkpoint at .*lt_cbfocal.pt"):
+        imbalance.check_cbfocal_rare_classes(Constant, tmp_path / "lt_cbfocal.pt", counts, tmp_path / "airplane.pt")
+    with pytest.raises(AssertionError, match="recognises only truck"):
+        imbalance.check_cbfocal_rare_classes(Constant, tmp_path / "truck.pt", counts, tmp_path / "airplane.pt")
+    monkeypatch.delenv("NBGRADER_EXECUTION")  # fast mode outside grading: reported with what fast mode cannot show
+    imbalance.check_cbfocal_rare_classes(Constant, tmp_path / "truck.pt", counts, tmp_path / "airplane.pt")
+    out = capsys.readouterr().out
+    assert "Fast mode: " in out and "cannot show" in out and "cross-entropy (yours)" in out
     _TEST_SETS.clear()

@@ -15,6 +15,7 @@ from autograder.locations import KIT_DATA, KIT_ROOT, SOURCE_NOTEBOOKS
 from autograder.pipeline.release import RELEASED_FOLDERS
 from autograder.pipeline.student_package import cell_solution_lines
 from kit_corpus import AVAILABLE, graded_corpus, released_course
+from notebook_settings import with_settings
 
 
 def _solution_lines(source: str) -> list[str]:
@@ -51,7 +52,7 @@ def test_source_notebook_runs_in_fast_mode(stem, tmp_path, monkeypatch):
     if (KIT_DATA / "cifar-10-batches-py").exists():
         monkeypatch.setenv("A2_DATA", str(KIT_DATA))
     path = tmp_path / "notebooks" / f"{stem}.ipynb"
-    nb = nbformat.read(path, as_version=4)
+    nb = with_settings(nbformat.read(path, as_version=4), FAST=True)  # as a student sets fast mode
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     stderr_in_tests = [_grade_id(c) for c in nb.cells if is_test_cell(c) and c.cell_type == "code"
                        and any(o.output_type == "stream" and o.name == "stderr" for o in c.outputs)]

@@ -24,6 +24,7 @@ import a2lib
 from autograder.tools.corpus import solution_notebook
 from autograder.locations import KIT_ROOT
 from kit_corpus import AVAILABLE, released_course
+from notebook_settings import with_settings
 
 # Kept out of the fresh environment: the student package, the instructor kit, and the editable
 # installs' hooks (what a student's Colab or laptop does not have). Everything else is there,
@@ -98,6 +99,7 @@ def test_release_notebooks_run_in_a_fresh_environment_that_installs_the_wheel_it
         path = folder / f"{stem}.ipynb"
         nb = solution_notebook(nbformat.read(path, as_version=4),
                                nbformat.read(course.source_dir / f"{stem}.ipynb", as_version=4))
+        with_settings(nb, FAST=True)  # fast mode, set in the settings cell as a student sets it
         start = time.perf_counter()
         NotebookClient(nb, timeout=600, kernel_name="a2-fresh", resources={"metadata": {"path": str(folder)}}).execute()
         seconds[stem] = round(time.perf_counter() - start, 1)

@@ -38,7 +38,7 @@ def test_the_wheel_holds_the_student_package_and_nothing_else(wheel, fingerprint
     metadata = zipfile.ZipFile(wheel).read(f"a2lib-{a2lib.__version__}.dist-info/METADATA").decode()
     requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     assert {re.split(r"[<>=]", r)[0].lower() for r in requires} == {
-        "torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "pyyaml", "tqdm"}
+        "torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "pyyaml", "tqdm", "ipywidgets"}
     assert all("<" not in r for r in requires), requires  # lower bounds only: Colab's torch is kept
 
 
@@ -57,11 +57,14 @@ def test_the_scan_catches_every_kind_of_leak(wheel, fingerprints, tmp_path):
         zf.writestr("a2lib/solutions.py", f"def q1_matrix(w):\n    {solution}\n")
         zf.writestr("a2lib/hidden.py", "### BEGIN HIDDEN TESTS\ncheck_reweight(reweight)\n")
         zf.writestr("a2lib/harness.py", "from autograder.reference import load\n")
+        zf.writestr("a2lib/checks/oracles.py", "def torch_reference(x):\n    pass\n\ndef conv_oracle(x):\n    pass\n"
+                    "\n\ndef autograd_linearization(w, b, x0):\n    pass\n")
     report = "\n".join(scan_wheel(polluted, fingerprints))
     for expected in ("theory.npz: a data file", "mymodel.pt: a data file", "03_cnn_design.ipynb: a data file",
                      "autograder/__init__.py: outside the a2lib package", "solutions.py: holds 1 line(s)",
                      "hidden.py: contains 'BEGIN HIDDEN TESTS'", "harness.py: imports the instructor kit",
-                     "requires nbgrader", "caps torch"):
+                     "requires nbgrader", "caps torch", "defines torch_reference(), a function that computes answers",
+                     "defines conv_oracle()", "defines autograd_linearization()"):
         assert expected in report, f"{expected!r} not reported:\n{report}"
 
 
@@ -104,7 +107,7 @@ def test_every_notebook_starts_with_the_same_install_cell_and_has_no_grading_plu
     assert "a2lib-*.whl" in first.source and "pip" in first.source
     for cell in _code_cells(stem):
         if not cell.metadata.get("nbgrader", {}).get("grade"):  # test cells belong to the grading harness
-            assert "GRADING" not in cell.source and "grading()" not in cell.source, cell.metadata["nbgrader"]["grade_id"]
+            assert "GRADING" not in cell.source and "grading()" not in cell.source, cell.get("id")
 
 
 def test_the_release_carries_the_wheel_beside_the_notebooks():

@@ -67,3 +67,41 @@ def test_long_tailed_sets_fast_mode_keeps_a_tenth_of_each_class(synthetic_root):
     full, _ = long_tailed_sets(ratio=10, fast=False, root=synthetic_root)
     assert train.cls_num_list == [max(1, n // 10) for n in full.cls_num_list]
     assert len(test) == 200  # the synthetic test set is smaller than the 1,000-image fast subset
+
+
+class StopAfter(Exception):
+    """A run stopped from outside (a closed laptop, an ended Colab session)."""
+
+
+def test_a_stopped_run_keeps_its_last_epoch_and_resumes_from_it(synthetic_root, tmp_path, capsys):
+    import a2lib.train as train
+
+    data = load_cifar10(synthetic_root, "train").subset(range(200))
+    config = {"epochs": 3, "batch_size": 50, "augment": False}
+    fit = train.fit
+
+    def stopped_fit(*args, on_epoch_end=None, **kwargs):  # stops right after epoch 2 has been saved
+        def then_stop(row):
+            on_epoch_end(row)
+            if row["epoch"] == 2:
+                raise StopAfter
+        return fit(*args, on_epoch_end=then_stop, **kwargs)
+
+    torch.manual_seed(0)
+    train.fit = stopped_fit
+    try:
+        with __import__("pytest").raises(StopAfter):
+            train_and_save(Tiny(), tmp_path / "tiny.pt", data, config, val_data=data, progress=False)
+    finally:
+        train.fit = fit
+    assert load_checkpoint(tmp_path / "tiny.pt", Tiny())["metrics"]["epochs"] == 2  # saved after every epoch
+    assert (tmp_path / "tiny.resume.pt").is_file()
+
+    history = train_and_save(Tiny(), tmp_path / "tiny.pt", data, config, val_data=data, progress=False)
+    assert "Resuming run after epoch 2 of 3" in capsys.readouterr().out
+    assert list(history["epoch"]) == [1, 2, 3] and not (tmp_path / "tiny.resume.pt").exists()
+    assert load_checkpoint(tmp_path / "tiny.pt", Tiny())["metrics"]["history"]["epoch"] == [1, 2, 3]
+
+    (tmp_path / "tiny.resume.pt").write_bytes((tmp_path / "tiny.pt").read_bytes())  # not a run's state
+    history = train_and_save(Tiny(), tmp_path / "tiny.pt", data, {**config, "epochs": 1}, val_data=data, progress=False)
+    assert list(history["epoch"]) == [1]

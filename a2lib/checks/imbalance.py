@@ -101,6 +101,9 @@ def long_tail_effect_problem(per_class: pd.Series, cls_num_list: list[int], chec
     A model trained with cross-entropy on the long tail recognises its ``k`` most frequent classes
     better (mean accuracy) than its ``k`` rarest: the effect the notebook studies, and a sign it was trained.
     """
+    one_class = one_class_problem(per_class, checkpoint)
+    if one_class:
+        return one_class, ""
     order = np.argsort(np.asarray(cls_num_list), kind="stable")
     head, tail = [per_class.index[i] for i in order[::-1][:k]], [per_class.index[i] for i in order[:k]]
     head_acc, tail_acc = float(per_class[head].mean()), float(per_class[tail].mean())
@@ -112,6 +115,19 @@ def long_tail_effect_problem(per_class: pd.Series, cls_num_list: list[int], chec
             f"{tail_acc:.3f} on the {k} rarest ({', '.join(tail)}): a model trained with cross-entropy on the long "
             "tail recognises its frequent classes better. Train it with configs/resnet32_ce.yaml on the "
             "long-tailed set and plain cross-entropy, then submit the checkpoint it saves."), passed
+
+
+def one_class_problem(per_class: pd.Series, checkpoint: str | Path) -> str | None:
+    """A model that recognises at most one class (per-class accuracy [C] above 0 for at most one) has learnt
+    nothing: no comparison of classes may pass it. None when it recognises several classes."""
+    recognised = [str(c) for c, acc in per_class.items() if acc > 0]
+    if len(recognised) > 1:
+        return None
+    which = f"only {recognised[0]}" if recognised else "no class at all"
+    return (f"{checkpoint} recognises {which} on the test images: the model predicts one class for (nearly) every "
+            "image, so it has learnt nothing yet to compare classes with. Check that its training cell ran with the "
+            "full schedule (FAST = False in the settings cell) and that the training loss went down, then submit the "
+            "checkpoint it saves.")
 
 
 def long_tail_table(per_class_table: pd.DataFrame, cls_num_list: list[int]) -> pd.DataFrame:
@@ -131,7 +147,9 @@ def check_long_tail_effect(model: nn.Module, checkpoint: str | Path, cls_num_lis
         print(passed)
         return table
     if fast_mode() and not grading():
-        print(f"Fast mode: {message} (checked on a fully trained checkpoint when graded)")
+        print(f"Fast mode: {message}\nA one-epoch run on a tenth of the data shows that training, saving and this check "
+              "work; it cannot show the long tail's effect, which needs the full schedule: it is checked on that "
+              "checkpoint when your notebook is graded.")
         return table
     raise AssertionError(message)
 
@@ -145,7 +163,7 @@ def reweight_by_hand_problem(w, w0, w1) -> str | None:
         return f"reweight([1, 2], 0.5) should return 2 weights, got shape {tuple(w.shape)}."
     if not abs(float(w.sum()) - 2) < 1e-5:
         return (f"The weights must sum to the number of classes (2): reweight([1, 2], 0.5) sums to {float(w.sum()):.4f}. "
-                "Normalize them: w * C / w.sum().")
+                "Normalize them so that they sum to C, the number of classes, as the formula above the exercise says.")
     if not close(w, [1.2, 0.8], atol=1e-5):
         return f"reweight([1, 2], 0.5) should be [1.2, 0.8] (E_1 = 1, E_2 = 1.5, w = 1 / E_n, normalized), got {w.tolist()}."
     if not close(w0, np.ones(3), atol=1e-5):
@@ -185,3 +203,43 @@ def focal_small_cases_problem(got: dict, ce: float, ce_weighted: float) -> str |
     if grad.shape != (6, 4) or not np.isfinite(grad).all() or not np.abs(grad).sum() > 0:
         return "FocalLoss gives no usable gradient: compute it with torch operations on the input."
     return None
+
+
+def check_cbfocal_rare_classes(make_model, checkpoint: str | Path, cls_num_list: list[int],
+                               cross_entropy: str | Path | None = None, k: int = RARE_CLASSES) -> None:
+    """What a student can see of the graded CB-Focal comparison, recomputed from the checkpoints.
+
+    ``make_model()`` builds the architecture (``resnet32``); ``checkpoint`` is the CB-Focal model, and
+    ``cross_entropy`` the student's own cross-entropy checkpoint, shown beside it where it exists. The grader
+    compares with the course's cross-entropy reference model, which students do not have; here a CB-Focal
+    model that does not beat the student's own cross-entropy model on the ``k`` rarest classes fails (it would
+    not beat the reference either). A missing or unfitting checkpoint fails naming it. Returns nothing (a
+    value a test cell displays would be read by nbgrader as partial credit).
+    """
+    test = grading_test_set()
+    evaluation = checkpoint_evaluation(make_model(), checkpoint, test)
+    table = pd.DataFrame({"training images": list(cls_num_list), "CB-Focal": evaluation.per_class})
+    ce = None
+    if cross_entropy is not None and Path(cross_entropy).is_file():
+        ce = checkpoint_evaluation(make_model(), cross_entropy, test).per_class
+        table.insert(1, "cross-entropy (yours)", ce)
+    rare = [table.index[i] for i in rare_classes(cls_num_list, k)]
+    print(f"{checkpoint} on the {len(test):,} test images, the {k} rarest classes:")
+    print(format_table(table.loc[rare], 3))
+    problem = one_class_problem(evaluation.per_class, checkpoint)
+    mine = float(evaluation.per_class[rare].mean())
+    summary = f"On the {k} rarest classes ({', '.join(rare)}) {checkpoint} reaches {mine:.3f} on average"
+    if problem is None and ce is not None and not mine > float(ce[rare].mean()):
+        problem = (f"{summary}, not more than your cross-entropy model's {float(ce[rare].mean()):.3f}: the class-balanced "
+                   "weights should lift the rare classes. Check that the CB-Focal run used your FocalLoss with the "
+                   "weights of reweight (and the config's beta and gamma) and the same schedule as the cross-entropy run.")
+    if problem is None:
+        versus = f", your cross-entropy model {float(ce[rare].mean()):.3f}" if ce is not None else ""
+        print(f"{summary}{versus}. When graded, it is compared with the course's cross-entropy reference model "
+              "(trained with the full schedule) on the full test set.")
+        return
+    if fast_mode() and not grading():
+        print(f"Fast mode: {problem}\nA one-epoch run on a tenth of the data shows that training, saving and this check "
+              "work; it cannot show what the class-balanced loss does to the rare classes, which needs the full schedule.")
+        return
+    raise AssertionError(problem)

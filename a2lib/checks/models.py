@@ -81,9 +81,18 @@ def check_accuracy(model: nn.Module, checkpoint: str | Path, minimum: float, nam
         print(accuracy_passed(name, evaluation.accuracy, minimum))
         return
     if fast_mode() and not grading():
-        print(f"Fast mode: {message} (Thresholds apply to a fully trained checkpoint; they are checked when graded.)")
+        print(fast_mode_accuracy_note(name, evaluation.accuracy, minimum, len(test)))
         return
     raise AssertionError(message)
+
+
+def fast_mode_accuracy_note(name: str, accuracy: float, minimum: float, n_images: int) -> str:
+    """What a fast-mode run below a threshold shows, and what it cannot show (printed, never failed)."""
+    return (f"Fast mode: {name} reaches {accuracy:.4f} on {test_set_words(n_images)} after a short run on a subset of "
+            f"the training images. Fast mode shows that the model trains, that its checkpoint is saved and loads, "
+            f"and that this check runs; it cannot show whether {name} reaches {minimum:.2f}, which needs the full "
+            "training. Set FAST = False in the settings cell and train for real: the threshold is checked on that "
+            "checkpoint when your notebook is graded.")
 
 
 # -- architectures --------------------------------------------------------------------------------
@@ -133,6 +142,34 @@ def two_layer_net_problem(out_shape, n_params: int, hand) -> str | None:
     return None
 
 
+def shape_mismatch_words(name: str, error: str) -> str | None:
+    """Torch's ``mat1 and mat2 shapes cannot be multiplied (4x6272 and 5408x10)`` in the course's words, or None.
+
+    The first matrix is the flattened batch [B, features]; the second the linear layer's weight, transposed.
+    """
+    import re
+
+    match = re.search(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)", error)
+    if not match:
+        return None
+    got, built = int(match.group(2)), int(match.group(3))
+    return (f"{name}: a linear layer receives {got:,} numbers per image, but it was built for {built:,} inputs. "
+            "Work out the size of what you flatten: after a convolution each side is "
+            "(size + 2 * padding - kernel) // stride + 1, a 2x2 max-pool with stride 2 halves it, and flattening "
+            "multiplies channels * height * width. Build the linear layer with that number of inputs.")
+
+
+def scores_of(model: nn.Module, x: torch.Tensor, name: str | None = None) -> torch.Tensor:
+    """``model(x)``; a linear layer of the wrong input size fails with :func:`shape_mismatch_words`."""
+    try:
+        return model(x)
+    except RuntimeError as error:
+        words = shape_mismatch_words(name or type(model).__name__, str(error))
+        if words is None:
+            raise
+        raise AssertionError(words) from None
+
+
 VANILLA_CONV = {"in_channels": 3, "out_channels": 32, "kernel_size": (7, 7), "stride": (1, 1), "padding": (0, 0)}
 
 
@@ -167,4 +204,35 @@ def my_model_problem(n_params: int, outputs: dict) -> str | None:
             return f"In {mode}() mode MyModel should return scores of shape (4, 10), got {out.shape}."
         if not np.isfinite(out).all():
             return f"MyModel returns NaN or infinite scores in {mode}() mode."
+    return None
+
+
+
+# -- the training loop students write once (notebook 3; a visible check, not graded) ---------------------
+def training_loop_problem(losses: list[float], trained_accuracy: float, constant_accuracy: float,
+                          expected_constant: float, mode_after_training: bool, mode_after_evaluate: bool) -> str | None:
+    """The check of the hand-written ``train_one_epoch`` and ``evaluate``, from numbers:
+
+    ``losses``: the mean loss each of a few epochs of a small linear model returned (the first near ln 10 = 2.30 for
+    10 classes at the start); ``trained_accuracy``: ``evaluate`` of that model after them; ``constant_accuracy``:
+    ``evaluate`` of a model that always answers one class, whose accuracy is that class's share of the images
+    (``expected_constant``); ``mode_after_*``: ``model.training`` after each call.
+    """
+    losses = [float(v) for v in losses]
+    if not all(np.isfinite(losses)):
+        return f"train_one_epoch returned {losses}: return the mean loss of the epoch, a number."
+    if not mode_after_training:
+        return "After train_one_epoch the model should be in training mode: call model.train() before the batches."
+    if mode_after_evaluate:
+        return "After evaluate the model should be in evaluation mode: call model.eval() before the batches."
+    if not abs(float(constant_accuracy) - expected_constant) < 1e-6:
+        return (f"evaluate of a model that always answers the same class gave {float(constant_accuracy):.4f}, but that "
+                f"class makes up {expected_constant:.4f} of the images. Count the images whose highest score "
+                "(argmax over dimension 1) equals the label, and divide by the number of images.")
+    if not losses[-1] < losses[0] - 0.05:
+        return (f"The mean loss per epoch went {', '.join(f'{v:.3f}' for v in losses)}: it should go down. In each "
+                "batch: compute the loss, optimizer.zero_grad(), loss.backward(), optimizer.step().")
+    if not float(trained_accuracy) > 0.15:
+        return (f"After training, evaluate gives {float(trained_accuracy):.4f}, about chance (0.10) for a model whose "
+                "loss went down: does evaluate compare the argmax of the scores with the labels?")
     return None

@@ -4,7 +4,8 @@
 folder and builds ``a2lib-<version>-py3-none-any.whl`` there with pip, so no build output lands in
 the checkout. ``scan_wheel(path)`` lists in words everything in a wheel that a student must not
 receive: files outside ``a2lib/``, reference values, checkpoints, notebooks, the instructor kit's
-code, solution or hidden-test text (including any line of the source notebooks' solutions), and
+code, solution or hidden-test text (including any line of the source notebooks' solutions), functions
+that compute answers (``*reference*``, ``*oracle*`` and the kit's former oracles by name), and
 instructor-only requirements. ``a2kit release`` refuses to ship a wheel with any of these.
 """
 from __future__ import annotations
@@ -27,6 +28,12 @@ MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN T
 INSTRUCTOR_CODE = re.compile(r"^\s*(from|import)\s+(autograder|a2kit|nbgrader)\b", re.MULTILINE)
 INSTRUCTOR_REQUIREMENTS = ("nbgrader", "dask", "distributed", "jupyterlab", "a2kit", "sqlalchemy")
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
+# Functions that compute answers (a reference implementation, an oracle) belong to the grader: a visible
+# check compares with stored digests, properties or the student's own naive code, never with one of these.
+# Named by what they are called, and the ones the kit once shipped by their names.
+KNOWN_ANSWER_FUNCTIONS = ("autograd_linearization", "torch_reference")
+ANSWER_FUNCTION = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w*(?:reference|oracle)\w*|"
+                             + "|".join(KNOWN_ANSWER_FUNCTIONS) + r")[ \t]*\(", re.MULTILINE | re.IGNORECASE)
 
 
 class UnsafeWheel(RuntimeError):
@@ -87,6 +94,9 @@ def scan_text(name: str, text: str, fingerprints: set[str]) -> list[str]:
     problems = [f"{name}: contains '{m}'" for m in MARKERS if m in text]
     if INSTRUCTOR_CODE.search(text):
         problems.append(f"{name}: imports the instructor kit ({INSTRUCTOR_CODE.search(text).group(0).strip()})")
+    for match in ANSWER_FUNCTION.finditer(text):
+        problems.append(f"{name}: defines {match.group(1)}(), a function that computes answers (it belongs to the "
+                        "grader's hidden tests, not to the student package)")
     stripped = {line.strip() for line in text.splitlines()}
     leaked = sorted(stripped & fingerprints)
     if leaked:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from a2lib.checks.models import (accuracy_passed, accuracy_problem, my_model_problem, two_layer_net_problem,
-                                 vanilla_cnn_problem)
-from autograder.harness import Context, Fail, fail_on, grades
+from a2lib.checks.models import (accuracy_passed, accuracy_problem, my_model_problem, shape_mismatch_words,
+                                 two_layer_net_problem, vanilla_cnn_problem)
+from autograder.harness import Context, Fail, StudentError, fail_on, grades
 
 from autograder.notebooks.model_scoring import one_number, scored_checkpoint, show_per_class, usable
 
@@ -109,11 +109,20 @@ def vanilla_cnn_hidden(ctx: Context) -> str:
     return check_outputs(ctx, VANILLA)
 
 
+def run_explained(ctx: Context, name: str, snippet: str, outputs: list[str], **kwargs) -> dict:
+    """``ctx.session.run``; a linear layer of the wrong input size fails in the course's words, not torch's."""
+    try:
+        return ctx.session.run(snippet, outputs, **kwargs)
+    except StudentError as error:
+        fail_on(shape_mismatch_words(name, str(error)))
+        raise
+
+
 # -- the visible cells' checks ---------------------------------------------------------------------
 @grades(NOTEBOOK, "test_two_layer_net")
 def two_layer_net(ctx: Context) -> str:
     """Output shape, parameter count and the hand-checked case of the test cell."""
-    got = ctx.session.run("""
+    got = run_explained(ctx, "TwoLayerNet", """
 import torch
 net = TwoLayerNet(3 * 32 * 32, 100, 10)
 small = TwoLayerNet(4, 3, 2)
@@ -132,7 +141,7 @@ n_params = sum(p.numel() for p in net.parameters())
 @grades(NOTEBOOK, "test_vanilla_cnn")
 def vanilla_cnn(ctx: Context) -> str:
     """Output shape, the convolutions' settings and the parameter count of the test cell."""
-    got = ctx.session.run("""
+    got = run_explained(ctx, "VanillaCNN", """
 import numpy as np
 import torch
 from torch import nn

@@ -14,8 +14,8 @@ import torch
 from torch.nn import functional as F
 
 from a2lib.checks.imbalance import (BEHAVIOUR, RARE_CLASSES, behaviour_data, focal_small_cases_problem,
-                                    long_tail_effect_problem, long_tail_table, noisy_synthetic_images, rare_classes,
-                                    reweight_by_hand_problem)
+                                    long_tail_effect_problem, long_tail_table, noisy_synthetic_images, one_class_problem,
+                                    rare_classes, reweight_by_hand_problem)
 from a2lib.checks.models import close, format_table, test_set_words
 from a2lib.data import CIFAR10_CLASSES, long_tail_counts
 from a2lib.evaluate import confusion_from_predictions, per_class_from_confusion
@@ -88,7 +88,7 @@ def diagnose_weights(got, expected, counts, beta: float) -> str | None:
     case = f"(for cls_num_list={counts.tolist()}, beta={beta:g})"
     if got.sum() > 0 and close(normalized(got), expected, WEIGHT_ATOL, WEIGHT_RTOL):
         return (f"Your weights are not normalized {case}: they sum to {got.sum():.6g} but must sum to the number "
-                f"of classes, {len(counts)}. Divide them by their sum and multiply by the number of classes.")
+                f"of classes, {len(counts)} (see the normalization in the notebook's formula).")
     for message, wrong in weight_mistakes(counts, beta).items():
         if got.sum() > 0 and close(normalized(got), wrong, WEIGHT_ATOL, WEIGHT_RTOL):
             return f"Your weights look like {message} {case}."
@@ -200,6 +200,9 @@ def rare_classes_problem(yours: pd.Series, reference: pd.Series, cls_num_list, c
                          k: int = RARE_CLASSES) -> tuple[str | None, str]:
     """(failure message or None, the line a pass prints): mean accuracy on the ``k`` rarest classes against
     the cross-entropy reference's, per-class accuracies ``yours`` and ``reference`` [C]."""
+    one_class = one_class_problem(yours, checkpoint)
+    if one_class:
+        return one_class, ""
     rare = [yours.index[i] for i in rare_classes(cls_num_list, k)]
     mine, theirs = float(yours[rare].mean()), float(reference[rare].mean())
     passed = (f"On the {k} rarest classes ({', '.join(rare)}) your checkpoint reaches {mine:.3f} on average, "
