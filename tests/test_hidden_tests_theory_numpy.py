@@ -194,7 +194,7 @@ def test_q2_and_q3_answers_missing_or_malformed(nb1):
 
     def q3(source):
         nb = source_notebook("01_theory")
-        next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "dead_relu_answer").source = source
+        next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "dead_relu_answer").source = source
         return run_local("01_theory", "test_dead_relu_word_limit", with_code(nb1, source), nb)
 
     assert q3('DEAD_RELU_ANSWER = """Wide networks keep most units active."""').passed

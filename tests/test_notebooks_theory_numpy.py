@@ -30,7 +30,9 @@ def load_reference(stem: str, name: str) -> dict:
 
 
 def cells(stem):
-    return nbformat.read(SOURCE_NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells
+    """The notebook's nbgrader cells: every cell but the settings cell (no grading cell, see
+    tests/test_settings_cell.py)."""
+    return [c for c in nbformat.read(SOURCE_NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells if c.get("id") != "settings"]
 
 
 def nbgrader(cell):
@@ -39,9 +41,10 @@ def nbgrader(cell):
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_source_is_clean_and_graded_cells_are_well_formed(stem):
-    ids = [nbgrader(c).get("grade_id") for c in cells(stem)]
+    graded = cells(stem)
+    ids = [nbgrader(c).get("grade_id") for c in graded]
     assert all(ids) and len(set(ids)) == len(ids), "every cell has a unique grade_id"
-    for cell in cells(stem):
+    for cell in graded:
         meta, gid = nbgrader(cell), nbgrader(cell)["grade_id"]
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{gid}: committed with outputs"
