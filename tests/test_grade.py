@@ -217,7 +217,9 @@ def test_a_dead_kernel_is_retried_then_reported(graded):
     assert graded["report"].needs_attention
 
 
-def test_rerun_grades_only_what_changed(graded, monkeypatch):
+def test_rerun_grades_only_what_changed_and_says_why(graded, tmp_path):
+    """The regrade key: a submission is graded again when its files, the mode or a hidden test changed
+    (and the report says which); with everything equal the grade is reused."""
     from autograder.engine.grade import grade_submissions
 
     course = graded["course"]
@@ -226,14 +228,31 @@ def test_rerun_grades_only_what_changed(graded, monkeypatch):
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
     cell.source = "def double(x):\n    return x + x\n"
     nbf.write(nb, nb_path)
-    report = grade_submissions(course, ["solution", "wrong"], workers=1, progress=False,
-                               env={"A2_FAST": "1"}, notebook_folders=TOY_TESTS)
-    assert report.results["solution"].status == "unchanged"
-    assert report.results["solution"].scores == course.scores("solution")
-    assert report.results["wrong"].status == "graded"
-    assert _points(report, "wrong") == {"test_double": 1.0, "test_double_hidden": 2.0}
-    forced = grade_submissions(course, ["solution"], workers=1, force=True, progress=False, notebook_folders=TOY_TESTS)
-    assert forced.results["solution"].status == "graded"
+    same_limits = dict(cell_timeout_s=10, timeout_s=120, memory_gb=2)
+
+    def grade(students, folders=TOY_TESTS, **options):
+        return grade_submissions(course, students, workers=1, progress=False, notebook_folders=folders,
+                                 **{**same_limits, **options})
+
+    fast = grade(["solution", "wrong"], env={"A2_FAST": "1"})   # the class was graded in full mode
+    assert fast.results["solution"].status == "graded" and fast.results["solution"].why == "mode changed"
+    assert fast.results["wrong"].why == "submission changed, mode changed"
+    assert _points(fast, "wrong") == {"test_double": 1.0, "test_double_hidden": 2.0}
+    again = grade(["solution", "wrong"], env={"A2_FAST": "1"})
+    assert again.results["solution"].status == again.results["wrong"].status == "unchanged"
+    assert again.results["solution"].scores == course.scores("solution")
+    assert "why" in again.table().columns
+    # A comment appended to a hidden-test module: every submission it touches is graded again.
+    changed = tmp_path / "toy_folders"
+    shutil.copytree(TOY_FOLDERS, changed)
+    with open(changed / "01_toy" / "hidden_tests.py", "a") as f:
+        f.write("\n# changed by the instructor\n")
+    edited = grade(["solution"], folders=[str(changed)], env={"A2_FAST": "1"})
+    assert edited.results["solution"].status == "graded" and edited.results["solution"].why == "hidden tests changed"
+    limits = grade(["solution"], folders=[str(changed)], env={"A2_FAST": "1"}, timeout_s=100)
+    assert limits.results["solution"].why == "limits changed"
+    forced = grade(["solution"], folders=[str(changed)], env={"A2_FAST": "1"}, timeout_s=100, force=True)
+    assert forced.results["solution"].status == "graded" and forced.results["solution"].why == "forced"
 
 
 def test_workers_start_cleanly_after_in_process_grading(graded, monkeypatch):
