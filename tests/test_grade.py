@@ -255,6 +255,25 @@ def test_rerun_grades_only_what_changed_and_says_why(graded, tmp_path):
     assert forced.results["solution"].status == "graded" and forced.results["solution"].why == "forced"
 
 
+@pytest.mark.slow
+def test_a_kernel_killed_on_a_busy_machine_is_retried_then_failed_never_scored(graded):
+    """A kernel the wall clock kills before it used its CPU-time budget (here: sleeping, as a kernel
+    starved by a loaded machine would) is the machine's fault: graded again, then ``failed`` with that
+    cause, nothing merged (no test scores 0), and the class needs attention (``a2kit grade`` exits 1)."""
+    from autograder.engine.grade import grade_submissions
+
+    course = graded["course"]
+    build_submission(Case("starved", "starved", "solution", ["01_toy"],
+                          [Edit("01_toy", "double", "import time\ntime.sleep(600)\n")]), course)
+    report = grade_submissions(course, ["starved"], workers=1, timeout_s=4, cell_timeout_s=120, progress=False,
+                               notebook_folders=TOY_TESTS)
+    result = report.results["starved"]
+    assert result.status == "failed" and result.attempts == 2, result
+    assert "machine was too busy" in result.message and "CPU-time budget" in result.message
+    assert report.needs_attention and result.scores == {}
+    assert not course.autograded_dir("starved").exists()
+
+
 def test_workers_start_cleanly_after_in_process_grading(graded, monkeypatch):
     """Grading in this process first (``workers=1``: kernels, ZeroMQ, threads) must not break the
     workers a later parallel run starts (they fork from a clean server, not from this process)."""

@@ -179,6 +179,21 @@ def grading_env(data: str | None = None, fast: bool = False) -> dict[str, str]:
     return env
 
 
+WALL_SLACK = 3   # the wall clock allows this many times the CPU-time budget: a busy machine is not the student's fault
+
+
+def kernel_limits(timeout_s: float, memory_gb: float, env: dict) -> dict:
+    """The fields of ``sandbox.Limits`` for each notebook's kernel.
+
+    ``timeout_s`` is CPU time: what one core may spend on one notebook. It is the budget whose use
+    makes a kill the student's (``budget_s``); each process may use it on each of the threads the
+    kernel is given (``cpu_s``, RLIMIT_CPU); the wall clock allows ``WALL_SLACK`` times it, and a kernel
+    it kills before the budget is used is the machine's fault (retried, then reported, never a 0)."""
+    threads = int(env.get("OMP_NUM_THREADS") or 1)
+    return {"budget_s": float(timeout_s), "cpu_s": int(timeout_s * max(1, threads)),
+            "wall_s": float(timeout_s) * WALL_SLACK, "memory_gb": float(memory_gb)}
+
+
 def changed_submissions(course: Course, names: list[str], force: bool, state: dict, report: "GradeReport",
                         common: dict[str, str]) -> tuple[dict[str, dict], dict[str, str]]:
     """``({student: regrade key}, {student: why})`` of the submissions to grade; the others go into
@@ -245,9 +260,10 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
     """Autograde ``students`` (default: every collected submission), sandboxed and in parallel.
 
     A submission graded before whose regrade key (:mod:`autograder.engine.regrade_key`) is unchanged
-    is "unchanged" (unless ``force``); the others say in ``why`` what changed. ``timeout_s`` bounds one notebook's kernel (wall clock and CPU time);
-    ``cell_timeout_s`` overrides nbgrader's per-cell ``Execute.timeout``; ``memory_gb`` bounds each
-    process's data. ``env`` goes into the sandbox (e.g. ``A2_FAST=1``, ``A2_DATA=...``; the data
+    is "unchanged" (unless ``force``); the others say in ``why`` what changed. ``timeout_s`` is the CPU
+    time one notebook's kernel may use (the wall clock allows ``WALL_SLACK`` times it: see
+    :func:`kernel_limits`); ``cell_timeout_s`` overrides nbgrader's per-cell ``Execute.timeout``;
+    ``memory_gb`` bounds each process's data. ``env`` goes into the sandbox (e.g. ``A2_FAST=1``, ``A2_DATA=...``; the data
     folder is also where the hidden tests read the test set). ``notebook_folders``: folders of
     notebook folders beyond the kit's (:mod:`autograder.notebooks`), for a course's own notebooks.
     Raises SandboxUnavailable when bubblewrap is missing, unless ``unsafe``.
@@ -266,7 +282,7 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
     state = _load_state(course)
     env = {**(kernel_threads(workers) if not scheduler else {}), **(env or {})}
     folders = [str(Path(f).resolve()) for f in notebook_folders or []]
-    limits = {"wall_s": float(timeout_s), "memory_gb": float(memory_gb)}
+    limits = kernel_limits(timeout_s, memory_gb, env)
     common = class_key(course.source_dir, env, {**limits, "cell_timeout_s": cell_timeout_s}, folders)
     digests, why = changed_submissions(course, _students(course, students), force, state, report, common)
     plan = grading_plan(course.source_dir)

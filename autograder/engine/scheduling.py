@@ -5,7 +5,8 @@
 * At most two jobs per worker thread are in flight (a job carries its submission, some MB with
   checkpoints): the scheduler holds a few submissions, never a whole class's.
 * A job whose task raises (a worker that died, a lost connection) is retried by Dask; a result that
-  asks for a retry (a kernel killed by a signal nobody sent) is resubmitted once.
+  asks for a retry (a kernel killed by a signal nobody sent, or by the wall clock before it used its
+  CPU-time budget: a busy machine) is resubmitted once, and reported as failed if it fails again.
 * When nothing finishes for longer than one submission may take (a lost worker), the rest are
   reported as stalled instead of waited on.
 """
@@ -101,7 +102,7 @@ def run_jobs(jobs: dict[str, GradingJob], on_result: Callable[[GradingResult, in
     def done(out: GradingResult) -> bool:  # False: resubmit it
         if out.retry and attempts[out.student] < ATTEMPTS:
             attempts[out.student] += 1
-            log.info("%s: the kernel died with no limit to blame; grading it again", out.student)
+            log.info("%s: %s; grading it again", out.student, out.message or "the kernel died with no limit to blame")
             return False
         on_result(out, attempts[out.student])
         return True

@@ -19,7 +19,9 @@ itself, the gradebook and the hidden tests' reference values stay outside. Insid
 Limits, set with ``setrlimit`` on the sandbox's processes: address-space data (``RLIMIT_DATA``:
 a big allocation raises ``MemoryError``; unlike ``RLIMIT_AS`` it does not count the gigabytes of
 address space that importing torch reserves), CPU time, file size, core dumps, process count. The
-wall-clock limit is enforced by the launcher, which kills the whole sandbox.
+wall-clock limit is enforced by the launcher, which kills the whole sandbox; it is the machine's
+limit, not the student's: a kernel it kills that had not used its CPU-time budget (``Limits.budget_s``)
+was slowed by a busy machine, and the grader retries it rather than scoring it.
 
 When the grader runs as root, bubblewrap keeps its capabilities only to set up the mounts; the
 kernel then runs as an unprivileged uid (one per grading slot, so ``RLIMIT_NPROC`` counts only
@@ -50,10 +52,21 @@ class Limits:
     """Resource limits of one sandboxed kernel (and every process it starts)."""
 
     wall_s: float = 900.0          # whole kernel lifetime, enforced by the launcher
-    cpu_s: int | None = None       # RLIMIT_CPU; default: wall_s (a busy loop cannot outlive the wall clock)
+    cpu_s: int | None = None       # RLIMIT_CPU per process; default: wall_s (a busy loop cannot outlive the wall clock)
+    # CPU seconds (all the sandbox's processes together) whose use makes a wall-clock kill the student's:
+    # a kernel killed at ``wall_s`` that used less was slowed by a busy machine (default: cpu_s, else wall_s).
+    budget_s: float | None = None
     memory_gb: float = 4.0         # RLIMIT_DATA per process
     nproc: int = 256               # RLIMIT_NPROC: processes of the sandbox uid
     file_size_gb: float = 2.0      # RLIMIT_FSIZE: no disk filling
+
+    @property
+    def cpu_budget_s(self) -> float:
+        return float(next(v for v in (self.budget_s, self.cpu_s, self.wall_s) if v is not None))
+
+    def used_budget(self, cpu_s: float) -> bool:
+        """True when ``cpu_s`` seconds of CPU time count as the budget spent (5 % for sampling between reads)."""
+        return cpu_s >= 0.95 * self.cpu_budget_s
 
     def rlimits(self) -> dict[int, int]:
         gib = 1024 ** 3
