@@ -1,4 +1,7 @@
-"""Everything that touches nbgrader, Jupyter or Dask internals, in one place, checked per version.
+"""Everything that touches nbgrader, Jupyter, Dask or torch internals, in one place, checked per version.
+
+The check runs before anything that uses them: ``grade_submissions`` checks before it starts the fork
+server (which reads ``multiprocessing.forkserver`` internals) and the preflight refuses to grade.
 
 ``INTERNALS`` lists each internal name the kit patches or builds on; ``missing_internals()`` names
 those missing from the installed versions (the grader refuses to start otherwise, naming what
@@ -62,6 +65,8 @@ INTERNALS = [
     ("IPython.display", "publish_display_data", "the kernel-side agent publishes results with it"),
     ("multiprocessing.forkserver", "_forkserver._preload_modules", "Dask's preload list, extended for workers"),
     ("distributed.utils", "get_mp_context", "the forkserver context Dask's workers come from"),
+    ("torch._C", "_set_deterministic_algorithms",
+     "a2lib.mode sets deterministic kernels in every sandboxed kernel without importing torch's compiler"),
 ]
 
 

@@ -39,6 +39,7 @@ from autograder.harness.cells import grading_plan
 from autograder.isolation.sandbox import require_bwrap
 from autograder.locations import KIT_DATA
 
+from . import compat
 from .course import Course
 from .gradebook import copy_assignment, in_gradebook, merge_rows
 from .preflight import GradingUnavailable, preflight
@@ -276,8 +277,10 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
                     "Never do this with real submissions.")
     else:
         require_bwrap()
-    if workers > 1 and not scheduler:  # the fork server's imports overlap with the preparation below
-        start_forkserver()
+    # The internals the fork server reads are checked first: with one missing nothing starts, and the
+    # preflight below names it for every submission.
+    if workers > 1 and not scheduler and not compat.missing_internals():
+        start_forkserver()   # its imports overlap with the preparation below
     report = GradeReport(workers=workers)
     state = _load_state(course)
     env = {**(kernel_threads(workers) if not scheduler else {}), **(env or {})}

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -22,6 +23,9 @@ from typing import Callable, Iterable
 from autograder.engine.records import GradingJob, GradingResult
 
 log = logging.getLogger(__name__)
+# What ``distributed.wait`` raises when its timeout runs out: ``asyncio.TimeoutError``, which is the
+# builtin ``TimeoutError`` only from Python 3.11 on (3.10 has two distinct classes).
+STALL_ERRORS = (TimeoutError, asyncio.TimeoutError)
 ATTEMPTS = 2                         # a kernel killed by a signal nobody sent gets a second chance
 STALL_GRACE_S = 300                  # beyond the kernels' own limits, before a silent cluster counts as stalled
 # Imported once by the fork server, so that every worker starts with the grading stack loaded.
@@ -45,6 +49,12 @@ def start_forkserver() -> None:
 
     import dask
     from distributed import utils
+
+    from autograder.engine import compat
+
+    missing = compat.missing_internals()
+    if missing:  # checked before the internals below are touched
+        raise RuntimeError("cannot start the grading workers: " + "; ".join(missing))
 
     with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
         ctx = utils.get_mp_context()
@@ -136,7 +146,7 @@ def run_jobs(jobs: dict[str, GradingJob], on_result: Callable[[GradingResult, in
         while pending:
             try:
                 finished, _ = wait(list(pending), timeout=stall_s, return_when="FIRST_COMPLETED")
-            except TimeoutError:
+            except STALL_ERRORS:
                 for future in pending:
                     future.cancel()
                 for student in [*pending.values(), *waiting]:
