@@ -195,3 +195,19 @@ def test_the_returned_folder_holds_the_pages_and_the_notebooks_not_the_checkpoin
     assert returned == ["01_essay.html", "01_essay.ipynb", "a2kit_feedback.html"]
     assert (course.feedback_dir("writer") / "01_essay.ipynb").read_bytes() == \
         (course.submitted_dir("writer") / "01_essay.ipynb").read_bytes()
+
+
+def test_the_harness_bundle_is_read_before_the_printed_text():
+    """A graded cell's text comes before its bundle: the bundle decides, the text is ignored there."""
+    from nbformat.v4 import new_code_cell, new_output
+
+    from autograder.pipeline.feedback import per_class_outputs
+
+    printed = ("MyModel from checkpoints/mymodel.pt on the test images:\n"
+               "            images  correct  accuracy\nairplane       100       10    0.1000\n")
+    cell = new_code_cell("")
+    cell.outputs = [new_output("stream", name="stdout", text=printed),
+                    new_output("display_data", data=per_class_output("MyModel", {"airplane": 0.7}))]
+    assert per_class_outputs(cell) == ([PerClass("MyModel", {"airplane": 0.7}, None)], [])
+    cell.outputs = cell.outputs[:1]  # no bundle: the text is the fallback
+    assert per_class_outputs(cell) == ([], [PerClass("MyModel", {"airplane": 0.1}, None)])

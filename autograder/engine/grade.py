@@ -195,6 +195,13 @@ def kernel_limits(timeout_s: float, memory_gb: float, env: dict) -> dict:
             "wall_s": float(timeout_s) * WALL_SLACK, "memory_gb": float(memory_gb)}
 
 
+def default_cell_timeout() -> float:
+    """The per-cell limit when ``--cell-timeout`` is not given: nbgrader's ``Execute.timeout`` in the kit's config."""
+    from .course import nbgrader_config
+
+    return float(nbgrader_config(Path(".")).Execute.timeout)
+
+
 def changed_submissions(course: Course, names: list[str], force: bool, state: dict, report: "GradeReport",
                         common: dict[str, str]) -> tuple[dict[str, dict], dict[str, str]]:
     """``({student: regrade key}, {student: why})`` of the submissions to grade; the others go into
