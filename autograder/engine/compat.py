@@ -79,10 +79,13 @@ def _resolve(module: str, dotted: str):
     return obj
 
 
-def missing_internals() -> list[str]:
-    """The internals of ``INTERNALS`` missing from the installed versions, in words (empty: all there)."""
+def missing_internals(modules: tuple[str, ...] | None = None) -> list[str]:
+    """The internals of ``INTERNALS`` (of ``modules`` only, if given) missing from the installed versions,
+    in words (empty: all there)."""
     missing = []
     for module, dotted, why in INTERNALS:
+        if modules is not None and module not in modules:
+            continue
         try:
             _resolve(module, dotted)
         except (ImportError, AttributeError) as exc:

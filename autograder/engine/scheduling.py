@@ -52,7 +52,7 @@ def start_forkserver() -> None:
 
     from autograder.engine import compat
 
-    missing = compat.missing_internals()
+    missing = compat.missing_internals(("multiprocessing.forkserver", "distributed.utils"))
     if missing:  # checked before the internals below are touched
         raise RuntimeError("cannot start the grading workers: " + "; ".join(missing))
 
