@@ -14,7 +14,9 @@ itself, the gradebook and the hidden tests' reference values stay outside. Insid
   the test set with its labels (``data_view``; a data folder reached through a symlink is resolved);
 - no network (``--unshare-net``: the kernel talks to nbgrader over Unix sockets in its scratch
   folder), its own PID namespace (every process dies with the kernel, ``--die-with-parent``), and
-  no view of the gradebook, ``autograder/`` (reference values), other submissions or any home.
+  no view of the gradebook, ``autograder/`` (reference values; in an installed kit, where it lies
+  inside the virtual environment the kernel needs, an empty folder is mounted over it), other
+  submissions or any home.
 
 Limits, set with ``setrlimit`` on the sandbox's processes: address-space data (``RLIMIT_DATA``:
 a big allocation raises ``MemoryError``; unlike ``RLIMIT_AS`` it does not count the gigabytes of
@@ -39,6 +41,9 @@ from pathlib import Path
 import a2lib
 
 A2LIB_DIR = Path(a2lib.__file__).resolve().parent  # the student package, shown read-only to the kernel
+# The instructor kit's package (hidden tests, references, checkpoints): in an installed kit it lies in
+# the virtual environment the kernel needs, so an empty folder is mounted over it (see bwrap_command).
+KIT_PACKAGE = Path(__file__).resolve().parent.parent
 SANDBOX_UID_BASE = 61000  # kernels of grading slot k run as uid/gid SANDBOX_UID_BASE + k (root only)
 SYSTEM_DIRS = ("/usr", "/etc", "/opt")
 
@@ -139,6 +144,8 @@ def _python_roots(python: str) -> list[str]:
     exe = Path(python)
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              str(exe.resolve().parent.parent), str(exe.parent.parent)}
+    # site-packages folders a .pth file adds (an environment that shares another's packages)
+    roots |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()}
     return sorted(r for r in roots if r and Path(r).exists() and not r.startswith(SYSTEM_DIRS))
 
 
@@ -195,6 +202,8 @@ def bwrap_command(spec: SandboxSpec, argv: list[str], bwrap: str = "bwrap", laun
     for p in read_only:
         if Path(p).exists():
             cmd += ["--ro-bind", p, p]
+    if any(KIT_PACKAGE.is_relative_to(Path(p)) for p in read_only):  # an installed kit: hide it
+        cmd += ["--perms", "0555", "--tmpfs", str(KIT_PACKAGE)]
     for inside, real in spec.read_only_at.items():
         cmd += ["--ro-bind", real, inside]
     for p in writable:
