@@ -293,7 +293,9 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
     env = {**(kernel_threads(workers) if not scheduler else {}), **(env or {})}
     folders = [str(Path(f).resolve()) for f in notebook_folders or []]
     limits = kernel_limits(timeout_s, memory_gb, env)
-    common = class_key(course.source_dir, env, {**limits, "cell_timeout_s": cell_timeout_s}, folders)
+    # (RLIMIT_CPU follows the thread count, as the thread counts do: the key holds the limits the instructor set)
+    set_limits = {k: v for k, v in limits.items() if k != "cpu_s"}
+    common = class_key(course.source_dir, env, {**set_limits, "cell_timeout_s": cell_timeout_s}, folders)
     digests, why = changed_submissions(course, _students(course, students), force, state, report, common)
     plan = grading_plan(course.source_dir)
     try:
