@@ -99,3 +99,10 @@ def test_causes_that_cannot_be_matched_leave_the_generic_words(tmp_path):
     launches = [{"started_at": 1, "cause": "memory limit reached"}, {"started_at": 2, "cause": "the kernel crashed (SIGSEGV)"}]
     assert name_kernel_deaths(tmp_path, launches) == []
     assert GENERIC_DEATH in (tmp_path / "01_a.ipynb").read_text()
+
+
+def test_cpu_time_of_earlier_children_is_not_counted(tmp_path):
+    """The supervisor counts its kernel's CPU time only, whatever its process ran before."""
+    subprocess.run([sys.executable, "-c", "t = __import__('time').process_time\nwhile t() < 1.5: pass"], check=True)
+    record = supervise(tmp_path, "import time; time.sleep(60)", Limits(wall_s=1.5, budget_s=1.2))
+    assert record["timed_out"] and record["machine_slow"] and record["cpu_s"] < 1.2

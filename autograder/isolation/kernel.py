@@ -88,10 +88,12 @@ class Supervisor:
         self.timed_out = self.stopped = False
         self.peak = self.peak_procs = 0
         self.cpu_s = 0.0   # CPU time of the sandbox's processes, sampled (a killed tree leaves no rusage)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)   # children reaped before this kernel's are not its
+        self.cpu_before = before.ru_utime + before.ru_stime
 
     def write_record(self) -> None:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu_s = max(self.cpu_s, usage.ru_utime + usage.ru_stime)
+        cpu_s = max(self.cpu_s, usage.ru_utime + usage.ru_stime - self.cpu_before)
         peak_mb = max(self.peak / 2**20, usage.ru_maxrss / 1024)
         # stopped: the kernel manager shut us down (the normal end), the SIGKILL was ours
         problem, cause = ("", "") if self.stopped else _describe_exit(self.proc.returncode, self.timed_out,
