@@ -8,7 +8,7 @@ few tensor operations. Images per second are measured over the same number of tr
 after warm-up. The engine runs twice, in float32 and in bfloat16 autocast, whatever its own choice
 (``a2lib.train.precision_name``: measured on first use by ``a2lib.device.cpu_precision``), so the
 result shows whether that choice is the faster one; a short seeded run of the first model in each
-precision checks that bfloat16 reaches float32's test accuracy (``bfloat16_same_accuracy``).
+precision checks that bfloat16 reaches float32's test accuracy (``bfloat16_reaches_float32_accuracy``).
 
     python bench/train_speed.py [--data data] [--steps 60] [--models student_design resnet32]
 
@@ -108,7 +108,7 @@ def engine(make_model, root: Path, steps: int, warmup: int, precision: str = "fl
     return steps * BATCH / (time.perf_counter() - start)
 
 
-ACCURACY_TOLERANCE = 0.03   # bfloat16's short-run test accuracy may differ from float32's by this much
+ACCURACY_TOLERANCE = 0.03   # bfloat16's short-run test accuracy may fall this far below float32's
 
 
 LEARNED = 0.2   # a short run that stays below this test accuracy (chance: 0.1) learned nothing to compare
@@ -167,9 +167,10 @@ def main(argv=None) -> int:
     head = rows[0]
     # The same accuracy in bfloat16: a short run of the first model in each precision.
     accuracy = {p: round(short_run_accuracy(MODELS[head["model"]], root, p), 4) for p in ("float32", "bfloat16")}
-    same_accuracy = accuracy["float32"] >= LEARNED and abs(accuracy["bfloat16"] - accuracy["float32"]) <= ACCURACY_TOLERANCE
+    # bfloat16 must lose nothing that matters: at least float32's accuracy less the tolerance, on a run that learned
+    same_accuracy = accuracy["float32"] >= LEARNED and accuracy["bfloat16"] >= accuracy["float32"] - ACCURACY_TOLERANCE
     print(f"short run ({head['model']}): test accuracy float32 {accuracy['float32']:.4f}, "
-          f"bfloat16 {accuracy['bfloat16']:.4f} (same within {ACCURACY_TOLERANCE}: {same_accuracy})")
+          f"bfloat16 {accuracy['bfloat16']:.4f} (bfloat16 reaches float32's, less {ACCURACY_TOLERANCE}: {same_accuracy})")
     result = {
         "speedup": head["speedup"],
         "speedup_model": head["model"],
@@ -179,7 +180,7 @@ def main(argv=None) -> int:
         "bfloat16_images_per_s": head["engine_bfloat16_images_per_s"],
         "chosen_precision_is_faster": all(r["chosen_precision_is_faster"] for r in rows),
         "precision_choice": "measured on first use (a2lib.device.cpu_precision), cached per machine and torch version",
-        "short_run_accuracy": accuracy, "bfloat16_same_accuracy": same_accuracy,
+        "short_run_accuracy": accuracy, "bfloat16_reaches_float32_accuracy": same_accuracy,
         "data": "CIFAR-10 JPEG copy (see ../shared/cifar10/README.md)",
         "batch_size": BATCH, "steps": args.steps, "repeats": args.repeats,
         "models": rows,
