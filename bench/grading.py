@@ -198,7 +198,8 @@ def whole_submissions(tmp: Path, n: int, env: dict, data: str, fast: bool = True
     return runs
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``data`` resolved (``--data``, else ``$A2_DATA``, else the kit's ``data/``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=12)
     parser.add_argument("--whole", type=int, default=8, help="whole submissions in part 1 (0: skip it)")
@@ -207,8 +208,13 @@ def main() -> None:
                         help="whole submissions graded in full mode, as instructors grade (0: skip it; minutes each)")
     parser.add_argument("--data", default=os.environ.get("A2_DATA") or str(KIT / "data"),
                         help="CIFAR-10 folder (default: $A2_DATA, else the kit's data/)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.data = str(Path(args.data).resolve())
+    return args
+
+
+def main() -> None:
+    args = parse_args()
 
     py = sys.executable
     env = {**os.environ, "A2_FAST": "1", "A2_DATA": args.data, "TQDM_DISABLE": "1",
