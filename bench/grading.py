@@ -69,8 +69,9 @@ if __name__ == "__main__":
 
 def build_course(root: Path, notebooks: list[str] | None, n: int) -> Path:
     """A course with ``n`` solution submissions of ``notebooks`` (default: all; students s01, s02...)."""
-    from autograder.tools.corpus import Case, build_submission
+    from autograder.engine.course import Course
     from autograder.locations import SOURCE_NOTEBOOKS as NOTEBOOKS
+    from autograder.tools.corpus import Case, build_submission
 
     names = notebooks or sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
     course = Course(root / "course")
