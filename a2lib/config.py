@@ -34,7 +34,7 @@ class TrainConfig:
     warmup_epochs: float = 0          # linear warm-up from ~0 to learning_rate
     label_smoothing: float = 0.0      # used by the default cross-entropy criterion
     augment: bool = True              # random crop (4-pixel padding) + horizontal flip
-    amp: bool = True                  # mixed precision where it pays: CUDA with tensor cores, CPUs with AMX
+    amp: bool = True                  # mixed precision where it pays: CUDA with tensor cores, CPUs where measured faster
     # NHWC memory layout: faster convolutions on CPUs and tensor cores, but a model that calls
     # `x.view(B, -1)` on a conv output then fails (use `flatten`), so it is off unless asked for.
     channels_last: bool = False

@@ -86,14 +86,20 @@ def use_deterministic_algorithms() -> None:
     """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of the compiler.
 
     The public call imports ``torch._inductor`` (about 4 s on a CPU) only to copy the flag into the
-    compiler's config; the kit never compiles, so the flag is set directly, and copied into that
-    config only when something already imported it.
+    compiler's config; the kit never compiles, so the flag is set directly (``torch._C``'s setter, on
+    the grader's compatibility list: ``autograder.engine.compat.INTERNALS``, checked before grading),
+    and copied into that config only when something already imported it. A torch without that setter
+    gets the public call.
     """
     import sys
 
     import torch
 
-    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        setter(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
     inductor_config = sys.modules.get("torch._inductor.config")
     if inductor_config is not None:

@@ -12,7 +12,6 @@ and saves the best checkpoint.
 from __future__ import annotations
 
 import contextlib
-import functools
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from tqdm.auto import tqdm
 from .checkpoint import save_checkpoint
 from .config import TrainConfig, load_config
 from .data import ImageSet, Loader
-from .device import default_device
+from .device import cpu_precision, default_device
 from .mode import seed_everything
 
 Criterion = nn.Module | Callable[[int], nn.Module]
@@ -50,15 +49,10 @@ class History:
         return f"History({len(self.rows)} epochs, last={ {k: round(v, 4) for k, v in last.items()} })"
 
 
-@functools.lru_cache(maxsize=1)  # a constant of the machine, asked for every batch
 def cpu_has_fast_bfloat16() -> bool:
-    """True on CPUs with Intel AMX, the only CPUs where bfloat16 autocast has been measured faster.
-
-    There oneDNN's AMX kernels make convolutions 1.4-2.5x faster. AVX512-BF16 alone is not
-    enough: on such a CPU (no AMX) the kit trained slower in bfloat16 than in float32 (student
-    design 877 vs 962 images/s, ResNet-32 297 vs 358), so every other CPU stays in float32.
-    """
-    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    """True where bfloat16 autocast was measured faster than float32 on this CPU (``device.cpu_precision``:
+    a short timed trial on first use, cached per machine and torch version; ``A2_PRECISION`` forces either)."""
+    return cpu_precision() == "bfloat16"
 
 
 def cuda_has_tensor_cores(device: torch.device) -> bool:
@@ -69,8 +63,8 @@ def cuda_has_tensor_cores(device: torch.device) -> bool:
 def mixed_precision_dtype(device: torch.device | str) -> torch.dtype | None:
     """The autocast dtype of ``amp: true`` on ``device``, or None for float32.
 
-    Mixed precision only where the hardware has been shown to gain: CUDA with tensor cores
-    (bfloat16 where supported, else float16 with a gradient scaler) and CPUs with AMX (bfloat16).
+    Mixed precision only where the hardware gains: CUDA with tensor cores (bfloat16 where supported,
+    else float16 with a gradient scaler) and CPUs where bfloat16 was measured faster (:func:`cpu_has_fast_bfloat16`).
     """
     device = torch.device(device)
     if device.type == "cuda" and cuda_has_tensor_cores(device):

@@ -7,6 +7,10 @@ number of submissions; ``class_of_100_minutes`` extrapolates it to 100 submissio
 size is in the file). The per-notebook seconds of one sandboxed grading are listed too, to show
 where the time goes.
 
+Part 1b, full mode (as instructors grade): ``--whole-full`` (default 2) whole solution submissions
+graded by ``a2kit grade`` with 2 workers without ``A2_FAST``: ``seconds_per_submission_full``, with
+the per-notebook seconds and the slowest cells of one of them (where the time goes).
+
 Part 2, one notebook: ``N`` copies of a solution submission of one notebook (default ``01_theory``),
 graded four ways in the same run, each as its own process from a cold start (as an instructor runs them):
 
@@ -18,13 +22,15 @@ Every run grades from scratch (``force``), in fast mode (``A2_FAST=1``). Reports
 submission, the speed-up over serial nbgrader, and peak memory (largest process of the run; for
 the engine also the largest sandboxed kernel).
 
-    python bench/grading.py [--submissions 12] [--notebook 01_theory]
+    python bench/grading.py [--submissions 12] [--notebook 01_theory] [--whole 8] [--whole-full 2] [--data DIR]
+
+The data folder is ``--data``, else ``$A2_DATA``, else the kit's ``data/``.
 
 It also measures the machine's own ceiling for two processes: the same CPU-bound Python loop run
 once alone and twice side by side (``cpu_parallel_ceiling`` = 2 x alone / side by side; 2.0 on two
 real cores, less where the cores are shared).
 
-Writes bench/results/grading.json with top-level ``seconds_per_submission`` and
+Writes bench/results/grading.json with top-level ``seconds_per_submission``, ``seconds_per_submission_full`` and
 ``class_of_100_minutes`` (part 1), ``speedup_2_workers`` (serial nbgrader seconds / ``a2kit`` 2-worker
 seconds) and ``sandbox_overhead_s`` (per submission: sandboxed minus unsandboxed 1-worker seconds).
 """
@@ -53,8 +59,9 @@ from autograder.engine.course import Course
 from autograder.engine.grade import grade_submissions
 if __name__ == "__main__":
     course = Course(sys.argv[1])
+    fast = sys.argv[5] if len(sys.argv) > 5 else "1"
     report = grade_submissions(course, workers=int(sys.argv[2]), unsafe=sys.argv[3] == "1", force=True,
-                               env={"A2_FAST": "1", "A2_DATA": sys.argv[4]}, progress=False)
+                               env={"A2_FAST": fast, "A2_DATA": sys.argv[4]}, progress=False)
     print(json.dumps({s: {"status": r.status, "peak_memory_mb": r.peak_memory_mb, "points": r.points,
                           "message": r.message} for s, r in report.results.items()}))
 """
@@ -62,8 +69,9 @@ if __name__ == "__main__":
 
 def build_course(root: Path, notebooks: list[str] | None, n: int) -> Path:
     """A course with ``n`` solution submissions of ``notebooks`` (default: all; students s01, s02...)."""
-    from autograder.tools.corpus import Case, build_submission
+    from autograder.engine.course import Course
     from autograder.locations import SOURCE_NOTEBOOKS as NOTEBOOKS
+    from autograder.tools.corpus import Case, build_submission
 
     names = notebooks or sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
     course = Course(root / "course")
@@ -134,6 +142,25 @@ def notebook_seconds(root: Path, student: str) -> dict[str, float]:
     return out
 
 
+def slowest_cells(root: Path, student: str, top: int = 8) -> list[dict]:
+    """The cells that took longest in the autograded copy (nbgrader's execution timestamps): where the time goes."""
+    import nbformat
+    from datetime import datetime
+
+    cells = []
+    for path in sorted((root / "autograded" / student / "a2").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            e = cell.metadata.get("execution", {})
+            start, end = e.get("iopub.execute_input") or e.get("shell.execute_reply.started"), e.get("shell.execute_reply")
+            if start and end:
+                seconds = (datetime.fromisoformat(end.replace("Z", "+00:00")) -
+                           datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+                cells.append({"notebook": path.stem, "cell": gid or (cell.source.strip().splitlines() or [""])[0][:60],
+                              "seconds": round(seconds, 1)})
+    return sorted(cells, key=lambda c: -c["seconds"])[:top]
+
+
 def run_plan(root: Path, pristine: Path, plan: list[tuple[str, list[str]]], n: int, env: dict,
              label: str = "") -> dict:
     """Each ``(name, command)`` of ``plan`` on a fresh copy of the course's gradebook: seconds, memory, points."""
@@ -156,25 +183,39 @@ def run_plan(root: Path, pristine: Path, plan: list[tuple[str, list[str]]], n: i
     return runs
 
 
-def whole_submissions(tmp: Path, n: int, env: dict, data: str) -> dict:
-    """Part 1: ``n`` whole solution submissions, serial nbgrader against a2kit with 2 workers."""
-    root = build_course(tmp / "whole", None, n)
-    db, pristine = root / "gradebook.db", tmp / "whole.pristine.db"
+def whole_submissions(tmp: Path, n: int, env: dict, data: str, fast: bool = True, serial: bool = True) -> dict:
+    """Part 1: ``n`` whole solution submissions, serial nbgrader (``serial``) against a2kit with 2 workers,
+    in fast mode or (``fast=False``) in full mode, as instructors grade."""
+    mode = "1" if fast else "0"
+    root = build_course(tmp / ("whole" if fast else "whole-full"), None, n)
+    db, pristine = root / "gradebook.db", tmp / f"whole-{mode}.pristine.db"
     shutil.copy2(db, pristine)
-    runs = run_plan(root, pristine, [("nbgrader", nbgrader_command(root)),
-                                     ("a2kit 2 workers", [sys.executable, "-c", ENGINE, str(root), "2", "0", data])],
-                    n, env, label="whole submissions, ")
+    plan = [("nbgrader", nbgrader_command(root))] if serial else []
+    plan.append(("a2kit 2 workers", [sys.executable, "-c", ENGINE, str(root), "2", "0", data, mode]))
+    runs = run_plan(root, pristine, plan, n, {**env, "A2_FAST": mode},
+                    label=f"whole submissions ({'fast' if fast else 'full'} mode), ")
     runs["a2kit 2 workers"]["seconds_per_notebook_s01"] = notebook_seconds(root, "s01")
+    runs["a2kit 2 workers"]["slowest_cells_s01"] = slowest_cells(root, "s01")
     return runs
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``data`` resolved (``--data``, else ``$A2_DATA``, else the kit's ``data/``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=12)
     parser.add_argument("--whole", type=int, default=8, help="whole submissions in part 1 (0: skip it)")
     parser.add_argument("--notebook", default="01_theory")
-    parser.add_argument("--data", default=str(KIT / "data"))
-    args = parser.parse_args()
+    parser.add_argument("--whole-full", type=int, default=2,
+                        help="whole submissions graded in full mode, as instructors grade (0: skip it; minutes each)")
+    parser.add_argument("--data", default=os.environ.get("A2_DATA") or str(KIT / "data"),
+                        help="CIFAR-10 folder (default: $A2_DATA, else the kit's data/)")
+    args = parser.parse_args(argv)
+    args.data = str(Path(args.data).resolve())
+    return args
+
+
+def main() -> None:
+    args = parse_args()
 
     py = sys.executable
     env = {**os.environ, "A2_FAST": "1", "A2_DATA": args.data, "TQDM_DISABLE": "1",
@@ -182,6 +223,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="a2kit-bench-"))
     load_at_start = os.getloadavg()
     whole = whole_submissions(tmp, args.whole, env, args.data) if args.whole else {}
+    full = whole_submissions(tmp, args.whole_full, env, args.data, fast=False, serial=False) if args.whole_full else {}
     root = build_course(tmp, [args.notebook], args.submissions)
     db = root / "gradebook.db"
     pristine = tmp / "gradebook.pristine.db"
@@ -206,6 +248,9 @@ def main() -> None:
         "class_of_100_minutes": round(per_submission * 100 / 60, 1) if whole else None,
         "whole_submissions_sample": args.whole,
         "whole_submissions": whole,
+        "seconds_per_submission_full": full["a2kit 2 workers"]["seconds_per_submission"] if full else None,
+        "whole_submissions_full_sample": args.whole_full,
+        "whole_submissions_full": full,
         "speedup_2_workers": runs["a2kit 2 workers"]["speedup"],
         "sandbox_overhead_s": round((runs["a2kit 1 worker"]["seconds"] - runs["a2kit 1 worker, no sandbox"]["seconds"]) / n, 2),
         "cpu_parallel_ceiling": round(ceiling, 2),

@@ -6,7 +6,9 @@ tutorial: ``torchvision.datasets.CIFAR10`` + ``transforms`` + ``DataLoader``, wi
 The engine is ``a2lib.train.fit``: whole data set in memory as uint8, batches augmented with a
 few tensor operations. Images per second are measured over the same number of training steps
 after warm-up. The engine runs twice, in float32 and in bfloat16 autocast, whatever its own choice
-(``a2lib.train.precision_name``), so the result shows whether that choice is the faster one.
+(``a2lib.train.precision_name``: measured on first use by ``a2lib.device.cpu_precision``), so the
+result shows whether that choice is the faster one; a short seeded run of the first model in each
+precision checks that bfloat16 reaches float32's test accuracy (``bfloat16_reaches_float32_accuracy``).
 
     python bench/train_speed.py [--data data] [--steps 60] [--models student_design resnet32]
 
@@ -106,6 +108,28 @@ def engine(make_model, root: Path, steps: int, warmup: int, precision: str = "fl
     return steps * BATCH / (time.perf_counter() - start)
 
 
+ACCURACY_TOLERANCE = 0.03   # bfloat16's short-run test accuracy may fall this far below float32's
+
+
+LEARNED = 0.2   # a short run that stays below this test accuracy (chance: 0.1) learned nothing to compare
+
+
+def short_run_accuracy(make_model, root: Path, precision: str, n_train: int = 4000, n_test: int = 2000,
+                       epochs: int = 3) -> float:
+    """Test accuracy after a short seeded run (``epochs`` over the first ``n_train`` training images,
+    ``n_test`` test images) in ``precision``: the check that bfloat16 learns as float32 does."""
+    from a2lib.evaluate import evaluate
+
+    train, test = load_cifar10(root, "train"), load_cifar10(root, "test")
+    torch.manual_seed(0)
+    model = make_model()
+    bf16 = precision == "bfloat16"
+    with forced_bfloat16() if bf16 else contextlib.nullcontext():
+        fit(model, train.subset(range(n_train)), epochs=epochs, batch_size=64, learning_rate=0.05, momentum=0.9,
+            reg=5e-4, device="cpu", progress=False, amp=bf16, seed=0)
+    return evaluate(model, test.subset(range(n_test)), "cpu").accuracy
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None)
@@ -141,6 +165,12 @@ def main(argv=None) -> int:
         print(f"{r['model']:<16}{r['plain_images_per_s_0_workers']:>18.1f}{r['plain_images_per_s_2_workers']:>18.1f}"
               f"{r['engine_float32_images_per_s']:>14.1f}{r['engine_bfloat16_images_per_s']:>14.1f}{r['speedup']:>9.2f}")
     head = rows[0]
+    # The same accuracy in bfloat16: a short run of the first model in each precision.
+    accuracy = {p: round(short_run_accuracy(MODELS[head["model"]], root, p), 4) for p in ("float32", "bfloat16")}
+    # bfloat16 must lose nothing that matters: at least float32's accuracy less the tolerance, on a run that learned
+    same_accuracy = accuracy["float32"] >= LEARNED and accuracy["bfloat16"] >= accuracy["float32"] - ACCURACY_TOLERANCE
+    print(f"short run ({head['model']}): test accuracy float32 {accuracy['float32']:.4f}, "
+          f"bfloat16 {accuracy['bfloat16']:.4f} (bfloat16 reaches float32's, less {ACCURACY_TOLERANCE}: {same_accuracy})")
     result = {
         "speedup": head["speedup"],
         "speedup_model": head["model"],
@@ -149,6 +179,8 @@ def main(argv=None) -> int:
         "float32_images_per_s": head["engine_float32_images_per_s"],
         "bfloat16_images_per_s": head["engine_bfloat16_images_per_s"],
         "chosen_precision_is_faster": all(r["chosen_precision_is_faster"] for r in rows),
+        "precision_choice": "measured on first use (a2lib.device.cpu_precision), cached per machine and torch version",
+        "short_run_accuracy": accuracy, "bfloat16_reaches_float32_accuracy": same_accuracy,
         "data": "CIFAR-10 JPEG copy (see ../shared/cifar10/README.md)",
         "batch_size": BATCH, "steps": args.steps, "repeats": args.repeats,
         "models": rows,

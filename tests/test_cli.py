@@ -29,6 +29,29 @@ def test_grade_options_parse():
     assert grading_env("/tmp", fast=True) == {"A2_FAST": "1", "A2_DATA": "/tmp"}
 
 
+def test_grade_help_tells_the_truth_about_the_limits():
+    """The help's defaults and units are the code's: CPU time per notebook's kernel, the per-cell default
+    from the kit's nbgrader config, memory per process."""
+    import inspect
+
+    from autograder.engine.grade import WALL_SLACK, default_cell_timeout, grade_submissions, kernel_limits
+
+    grade = build_parser()._subparsers._group_actions[0].choices["grade"]
+    actions = {a.dest: a for a in grade._actions}
+    defaults = inspect.signature(grade_submissions).parameters
+    assert actions["timeout"].default == defaults["timeout_s"].default
+    assert actions["memory"].default == defaults["memory_gb"].default
+    assert actions["workers"].default == defaults["workers"].default
+    helps = {dest: grade.format_help() and actions[dest].help % {"default": actions[dest].default}
+             for dest in ("timeout", "cell_timeout", "memory", "workers")}
+    limits = kernel_limits(actions["timeout"].default, actions["memory"].default, {})
+    assert "CPU time each notebook's kernel" in helps["timeout"] and f"default {limits['budget_s']:g}" in helps["timeout"]
+    assert f"{WALL_SLACK}x" in helps["timeout"] and limits["wall_s"] == WALL_SLACK * limits["budget_s"]
+    assert f"default {default_cell_timeout():g}" in helps["cell_timeout"]
+    assert "each process" in helps["memory"] and f"default {actions['memory'].default:g}" in helps["memory"]
+    assert f"default {defaults['workers'].default}" in helps["workers"]
+
+
 def test_pipeline_commands_and_exit_codes(tmp_path, capsys):
     notebooks = write_toy_notebooks(tmp_path / "notebooks")
     (tmp_path / "configs").mkdir()

@@ -1,4 +1,5 @@
 """a2lib.models, a2lib.train, a2lib.evaluate, a2lib.checkpoint, a2lib.plots on synthetic data."""
+import json
 import math
 
 import numpy as np
@@ -215,25 +216,73 @@ def test_seed_everything_seeds_and_asks_for_deterministic_kernels_without_the_co
     assert out.stdout.strip() == "no compiler"
 
 
-@pytest.mark.parametrize("amx, avx512_bf16", [(True, True), (False, True), (False, False)])
-def test_cpu_mixed_precision_only_where_the_cpu_has_amx(monkeypatch, amx, avx512_bf16):
-    """bfloat16 autocast with AMX only: with AVX512-BF16 alone it was measured slower than float32."""
+@pytest.fixture
+def precision_cache(tmp_path, monkeypatch):
+    """``a2lib.device``'s measured precision with its cache in ``tmp_path``, forgotten before and after."""
+    from a2lib import device
+
+    monkeypatch.setattr(device, "CACHE", tmp_path / "precision.json")
+    monkeypatch.delenv("A2_PRECISION", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setattr(device, "_cpu_can_bfloat16", lambda: True)
+    device.cpu_precision.cache_clear()
+    yield device
+    device.cpu_precision.cache_clear()
+
+
+def _measured(device, monkeypatch, seconds):
+    calls = []
+    monkeypatch.setattr(device, "measure_cpu_precisions", lambda: calls.append(1) or dict(seconds))
+    device.cpu_precision.cache_clear()
+    return device.cpu_precision(), calls
+
+
+@pytest.mark.parametrize("seconds, chosen", [({"float32": 1.0, "bfloat16": 0.6}, "bfloat16"),
+                                             ({"float32": 1.0, "bfloat16": 0.99}, "float32"),
+                                             ({"float32": 1.0, "bfloat16": 1.7}, "float32")])
+def test_cpu_precision_is_the_measured_faster_one_and_autocast_follows(precision_cache, monkeypatch, seconds, chosen):
     from a2lib import train
 
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
-    train.cpu_has_fast_bfloat16.cache_clear()  # the answer is cached per process
-    try:
-        layer = nn.Linear(4, 3)
-        with train._autocast(torch.device("cpu"), enabled=True):
-            out = layer(torch.randn(2, 4))
-        assert out.dtype == (torch.bfloat16 if amx else torch.float32)
-        assert train.precision_name("cpu") == ("bfloat16" if amx else "float32")
-        assert train.precision_name("cpu", amp=False) == "float32"
-        with train._autocast(torch.device("cpu"), enabled=False):
-            assert layer(torch.randn(2, 4)).dtype == torch.float32
-    finally:
-        train.cpu_has_fast_bfloat16.cache_clear()
+    assert _measured(precision_cache, monkeypatch, seconds) == (chosen, [1])
+    layer = nn.Linear(4, 3)
+    with train._autocast(torch.device("cpu"), enabled=True):
+        assert layer(torch.randn(2, 4)).dtype == getattr(torch, chosen)
+    assert train.precision_name("cpu") == chosen and train.precision_name("cpu", amp=False) == "float32"
+
+
+def test_the_measurement_is_cached_per_machine_and_torch_version(precision_cache, monkeypatch):
+    device = precision_cache
+    assert _measured(device, monkeypatch, {"float32": 1.0, "bfloat16": 0.5}) == ("bfloat16", [1])
+    assert _measured(device, monkeypatch, {"float32": 1.0, "bfloat16": 2.0}) == ("bfloat16", [])   # from the cache
+    cached = json.loads(device.CACHE.read_text())[device.machine_key()]
+    assert cached["seconds_per_step"] == {"float32": 1.0, "bfloat16": 0.5}
+    monkeypatch.setattr(torch, "__version__", torch.__version__ + ".other")   # another torch: measured again
+    assert _measured(device, monkeypatch, {"float32": 1.0, "bfloat16": 2.0}) == ("float32", [1])
+
+
+@pytest.mark.parametrize("setting", ["float32", "bfloat16"])
+def test_a_setting_forces_either_precision_without_measuring(precision_cache, monkeypatch, setting):
+    monkeypatch.setenv("A2_PRECISION", setting)
+    assert _measured(precision_cache, monkeypatch, {"float32": 1.0, "bfloat16": 0.5}) == (setting, [])
+
+
+def test_nothing_is_measured_while_grading_or_without_bfloat16_hardware(precision_cache, monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert _measured(precision_cache, monkeypatch, {"float32": 1.0, "bfloat16": 0.5}) == ("float32", [])
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    monkeypatch.setattr(precision_cache, "_cpu_can_bfloat16", lambda: False)
+    assert _measured(precision_cache, monkeypatch, {"float32": 1.0, "bfloat16": 0.5}) == ("float32", [])
+
+
+def test_the_timed_trial_runs_both_precisions_and_keeps_the_seed():
+    from a2lib.device import measure_cpu_precisions
+
+    torch.manual_seed(5)
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    seconds = measure_cpu_precisions(batch=4, steps=1, rounds=1)
+    assert set(seconds) == {"float32", "bfloat16"} and all(0 < s < 60 for s in seconds.values())
+    assert torch.rand(1) == expected
 
 
 def test_the_settings_cell_decides_outside_grading_and_the_grader_decides_while_grading(monkeypatch):

@@ -206,3 +206,19 @@ def test_one_students_broken_autograded_notebook_never_stops_the_class(course):
     results = {r.student: r for r in generate_feedback(course, progress=False)}
     assert not results[broken].ok and results[broken].message
     assert others and all(results[s].ok and (course.feedback_dir(s) / "a2kit_feedback.html").exists() for s in others)
+
+
+def test_the_harness_bundle_is_read_before_the_printed_text():
+    """A graded cell's text comes before its bundle: the bundle decides, the text is ignored there."""
+    from nbformat.v4 import new_code_cell, new_output
+
+    from autograder.pipeline.feedback import per_class_outputs
+
+    printed = ("MyModel from checkpoints/mymodel.pt on the test images:\n"
+               "            images  correct  accuracy\nairplane       100       10    0.1000\n")
+    cell = new_code_cell("")
+    cell.outputs = [new_output("stream", name="stdout", text=printed),
+                    new_output("display_data", data=per_class_output("MyModel", {"airplane": 0.7}))]
+    assert per_class_outputs(cell) == ([PerClass("MyModel", {"airplane": 0.7}, None)], [])
+    cell.outputs = cell.outputs[:1]  # no bundle: the text is the fallback
+    assert per_class_outputs(cell) == ([], [PerClass("MyModel", {"airplane": 0.1}, None)])

@@ -217,7 +217,9 @@ def test_a_dead_kernel_is_retried_then_reported(graded):
     assert graded["report"].needs_attention
 
 
-def test_rerun_grades_only_what_changed(graded, monkeypatch):
+def test_rerun_grades_only_what_changed_and_says_why(graded, tmp_path):
+    """The regrade key: a submission is graded again when its files, the mode or a hidden test changed
+    (and the report says which); with everything equal the grade is reused."""
     from autograder.engine.grade import grade_submissions
 
     course = graded["course"]
@@ -226,14 +228,50 @@ def test_rerun_grades_only_what_changed(graded, monkeypatch):
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
     cell.source = "def double(x):\n    return x + x\n"
     nbf.write(nb, nb_path)
-    report = grade_submissions(course, ["solution", "wrong"], workers=1, progress=False,
-                               env={"A2_FAST": "1"}, notebook_folders=TOY_TESTS)
-    assert report.results["solution"].status == "unchanged"
-    assert report.results["solution"].scores == course.scores("solution")
-    assert report.results["wrong"].status == "graded"
-    assert _points(report, "wrong") == {"test_double": 1.0, "test_double_hidden": 2.0}
-    forced = grade_submissions(course, ["solution"], workers=1, force=True, progress=False, notebook_folders=TOY_TESTS)
-    assert forced.results["solution"].status == "graded"
+    same_limits = dict(cell_timeout_s=10, timeout_s=120, memory_gb=2)
+
+    def grade(students, folders=TOY_TESTS, **options):
+        return grade_submissions(course, students, workers=1, progress=False, notebook_folders=folders,
+                                 **{**same_limits, **options})
+
+    fast = grade(["solution", "wrong"], env={"A2_FAST": "1"})   # the class was graded in full mode
+    assert fast.results["solution"].status == "graded" and fast.results["solution"].why == "mode changed"
+    assert fast.results["wrong"].why == "submission changed, mode changed"
+    assert _points(fast, "wrong") == {"test_double": 1.0, "test_double_hidden": 2.0}
+    again = grade(["solution", "wrong"], env={"A2_FAST": "1"})
+    assert again.results["solution"].status == again.results["wrong"].status == "unchanged"
+    assert again.results["solution"].scores == course.scores("solution")
+    assert "why" in again.table().columns
+    # A comment appended to a hidden-test module: every submission it touches is graded again.
+    changed = tmp_path / "toy_folders"
+    shutil.copytree(TOY_FOLDERS, changed)
+    with open(changed / "01_toy" / "hidden_tests.py", "a") as f:
+        f.write("\n# changed by the instructor\n")
+    edited = grade(["solution"], folders=[str(changed)], env={"A2_FAST": "1"})
+    assert edited.results["solution"].status == "graded" and edited.results["solution"].why == "hidden tests changed"
+    limits = grade(["solution"], folders=[str(changed)], env={"A2_FAST": "1"}, timeout_s=100)
+    assert limits.results["solution"].why == "limits changed"
+    forced = grade(["solution"], folders=[str(changed)], env={"A2_FAST": "1"}, timeout_s=100, force=True)
+    assert forced.results["solution"].status == "graded" and forced.results["solution"].why == "forced"
+
+
+@pytest.mark.slow
+def test_a_kernel_killed_on_a_busy_machine_is_retried_then_failed_never_scored(graded):
+    """A kernel the wall clock kills before it used its CPU-time budget (here: sleeping, as a kernel
+    starved by a loaded machine would) is the machine's fault: graded again, then ``failed`` with that
+    cause, nothing merged (no test scores 0), and the class needs attention (``a2kit grade`` exits 1)."""
+    from autograder.engine.grade import grade_submissions
+
+    course = graded["course"]
+    build_submission(Case("starved", "starved", "solution", ["01_toy"],
+                          [Edit("01_toy", "double", "import time\ntime.sleep(600)\n")]), course)
+    report = grade_submissions(course, ["starved"], workers=1, timeout_s=4, cell_timeout_s=120, progress=False,
+                               notebook_folders=TOY_TESTS)
+    result = report.results["starved"]
+    assert result.status == "failed" and result.attempts == 2, result
+    assert "machine was too busy" in result.message and "CPU-time budget" in result.message
+    assert report.needs_attention and result.scores == {}
+    assert not course.autograded_dir("starved").exists()
 
 
 def test_workers_start_cleanly_after_in_process_grading(graded, monkeypatch):
@@ -248,59 +286,3 @@ def test_workers_start_cleanly_after_in_process_grading(graded, monkeypatch):
     assert first.results["solution"].status == again.results["solution"].status == "graded"
     assert again.results["wrong"].status == "graded"
     assert _points(again, "solution") == {"test_double": 1.0, "test_double_hidden": 2.0}
-
-
-def sleep_forever(job):
-    """A grading task that never returns (a worker that hangs)."""
-    import time
-
-    time.sleep(600)
-
-
-def _job(student: str, wall_s: float, files: dict):
-    from autograder.engine.records import GradingJob
-
-    return GradingJob(student, "a2", "", files, {}, b"", {}, limits={"wall_s": wall_s})
-
-
-def test_a_stalled_cluster_is_reported_instead_of_waited_on(monkeypatch):
-    from autograder.engine import scheduling
-
-    monkeypatch.setattr(scheduling, "STALL_GRACE_S", 3)
-    # Six submissions on two workers: four in flight (the window), two still waiting to be sent.
-    students = [f"hung{i}" for i in range(6)]
-    jobs = {s: _job(s, 1.0, {"01_toy.ipynb": b""}) for s in students}
-    results = {}
-    scheduling.run_jobs(jobs, lambda out, attempts: results.setdefault(out.student, out), workers=2, scheduler=None,
-                        task=sleep_forever)
-    assert sorted(results) == students
-    for result in results.values():
-        assert not result.ok and "grading stalled" in result.message and "a2kit grade" in result.message
-
-
-def fail_at_once(job):
-    """A grading task that reports a plain failure straight away."""
-    from autograder.engine.records import GradingResult
-
-    return GradingResult.lost(job.student, "no notebook")
-
-
-def test_a_class_larger_than_the_window_is_graded_whole_and_quietly(recwarn):
-    from autograder.engine import scheduling
-
-    # 12 MB each: above Dask's "large graph" warning, which the grader expects and silences.
-    students = [f"s{i:02d}" for i in range(11)]
-    jobs = {s: _job(s, 60.0, {"big.bin": bytes(12_000_000)}) for s in students}
-    results = {}
-    scheduling.run_jobs(jobs, lambda out, attempts: results.setdefault(out.student, out), workers=2, scheduler=None,
-                        task=fail_at_once)
-    assert sorted(results) == students and all(r.message == "no notebook" for r in results.values())
-    assert not [w for w in recwarn if "large graph" in str(w.message)]
-
-
-def test_kernels_split_the_cores_between_workers():
-    from autograder.engine.scheduling import kernel_threads
-
-    assert kernel_threads(2, cpus=2) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    assert kernel_threads(3, cpus=16)["OMP_NUM_THREADS"] == "5"
-    assert kernel_threads(8, cpus=2)["OMP_NUM_THREADS"] == "1"  # never zero

@@ -180,3 +180,20 @@ def test_preflight_without_the_sandbox_accepts_a_visible_test_set(tmp_path, link
     monkeypatch.setattr(module, "data_view", lambda root: (original(root)[0], {**original(root)[1], **test_batch(root)}))
     with pytest.raises(GradingUnavailable, match="the sandbox can see the test set"):
         preflight({}, {"A2_DATA": str(linked_data)}, unsafe=False, notebook_folders=[])
+
+
+def test_a_missing_internal_stops_grading_before_the_fork_server_starts(tmp_path, monkeypatch):
+    """The compatibility check runs before the code it guards: with an internal gone, the fork server
+    (which reads ``multiprocessing.forkserver`` internals) never starts and every submission says why."""
+    from autograder.engine import compat, grade, scheduling
+
+    course = _course(tmp_path, [Case("solution", "the solution", "solution", ["01_toy", "02_toy"])])
+    started = []
+    monkeypatch.setattr(grade, "start_forkserver", lambda: started.append(1))
+    monkeypatch.setattr(compat, "INTERNALS", compat.INTERNALS + [("multiprocessing.forkserver", "gone", "a test")])
+    report = grade.grade_submissions(course, workers=2, progress=False, notebook_folders=TOY_TESTS)
+    assert started == []
+    result = report.results["solution"]
+    assert result.status == "failed" and "multiprocessing.forkserver.gone" in result.message
+    with pytest.raises(RuntimeError, match="forkserver.gone"):
+        scheduling.start_forkserver.__wrapped__()

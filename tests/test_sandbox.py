@@ -187,3 +187,24 @@ def test_one_gpu_per_kernel(monkeypatch, tmp_path):
     cmd = sandbox.bwrap_command(spec, ["true"])
     assert cmd[cmd.index("CUDA_VISIBLE_DEVICES") + 1] == "2"
     assert sandbox.gpu_devices("") == []
+
+
+def test_an_installed_kit_inside_a_visible_folder_is_hidden(tmp_path, monkeypatch):
+    """``pip install .`` puts ``autograder/`` (references, checkpoints) in the environment the kernel
+    reads: the sandbox mounts an empty folder over it, and the rest of that folder stays readable."""
+    from autograder.isolation import sandbox
+
+    site = tmp_path / "site-packages"
+    (site / "autograder" / "notebooks").mkdir(parents=True)
+    (site / "autograder" / "notebooks" / "reference.npz").write_text("secret")
+    (site / "numpy_like.py").write_text("x = 1")
+    monkeypatch.setattr(sandbox, "KIT_PACKAGE", site / "autograder")
+    spec = _spec(tmp_path)
+    spec.read_only = [str(site)]
+    result = _run(spec, f"""
+        import os
+        print("module", os.path.exists({str(site / 'numpy_like.py')!r}))
+        print("kit", os.listdir({str(site / 'autograder')!r}))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "module True" in result.stdout and "kit []" in result.stdout

@@ -1,4 +1,7 @@
-"""Everything that touches nbgrader, Jupyter or Dask internals, in one place, checked per version.
+"""Everything that touches nbgrader, Jupyter, Dask or torch internals, in one place, checked per version.
+
+The check runs before anything that uses them: ``grade_submissions`` checks before it starts the fork
+server (which reads ``multiprocessing.forkserver`` internals) and the preflight refuses to grade.
 
 ``INTERNALS`` lists each internal name the kit patches or builds on; ``missing_internals()`` names
 those missing from the installed versions (the grader refuses to start otherwise, naming what
@@ -62,6 +65,8 @@ INTERNALS = [
     ("IPython.display", "publish_display_data", "the kernel-side agent publishes results with it"),
     ("multiprocessing.forkserver", "_forkserver._preload_modules", "Dask's preload list, extended for workers"),
     ("distributed.utils", "get_mp_context", "the forkserver context Dask's workers come from"),
+    ("torch._C", "_set_deterministic_algorithms",
+     "a2lib.mode sets deterministic kernels in every sandboxed kernel without importing torch's compiler"),
 ]
 
 
@@ -74,10 +79,13 @@ def _resolve(module: str, dotted: str):
     return obj
 
 
-def missing_internals() -> list[str]:
-    """The internals of ``INTERNALS`` missing from the installed versions, in words (empty: all there)."""
+def missing_internals(modules: tuple[str, ...] | None = None) -> list[str]:
+    """The internals of ``INTERNALS`` (of ``modules`` only, if given) missing from the installed versions,
+    in words (empty: all there)."""
     missing = []
     for module, dotted, why in INTERNALS:
+        if modules is not None and module not in modules:
+            continue
         try:
             _resolve(module, dotted)
         except (ImportError, AttributeError) as exc:

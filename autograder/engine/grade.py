@@ -6,7 +6,10 @@ one writer.
 
 1. checks before grading anything (:mod:`autograder.engine.preflight`): a failure there is the
    grading machine's, so every submission is reported with its cause for the instructor, none gets a 0;
-2. builds one ``GradingJob`` per changed submission (content hash; ``force`` regrades all);
+2. builds one ``GradingJob`` per submission whose regrade key changed
+   (:mod:`autograder.engine.regrade_key`: the submission, the source notebooks, the mode, the
+   kernel's environment, the limits, the hidden tests, the reference values, the kit and the data;
+   the report says which part changed; ``force`` regrades all);
 3. runs them (``scheduling.run_jobs``: a local Dask cluster or an existing one) with
    ``worker.grade_one``, and merges each result as it arrives into the main gradebook
    (``gradebook.merge_rows``) and ``autograded/``. A result that is not ok (a grader fault, a lost
@@ -21,7 +24,6 @@ its grading process gone, ends its sandbox.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -37,16 +39,18 @@ from autograder.harness.cells import grading_plan
 from autograder.isolation.sandbox import require_bwrap
 from autograder.locations import KIT_DATA
 
+from . import compat
 from .course import Course
 from .gradebook import copy_assignment, in_gradebook, merge_rows
 from .preflight import GradingUnavailable, preflight
 from .records import GradingJob, GradingResult
+from .regrade_key import changed_parts, class_key, regrade_reason, submission_key
 from .scheduling import kernel_threads, run_jobs, start_forkserver
 from .tampering import restore_files
-from .trees import read_tree, tree_hash, write_tree
+from .trees import read_tree, write_tree
 
 log = logging.getLogger(__name__)
-STATE_FILE = ".a2kit-grading.json"   # in the course root: content hash of each graded submission
+STATE_FILE = ".a2kit-grading.json"   # in the course root: the regrade key of each graded submission
 KEY_FILE = ".a2kit-key"              # in the course root: the secret behind the hidden tests' inputs
 GRADING_LOG = "grading_log.csv"      # in the course root: each student's latest grading (status, seconds, message)
 LOG_COLUMNS = ["student", "status", "points", "seconds", "peak_MB", "message", "graded_at"]
@@ -59,6 +63,7 @@ class StudentResult:
     student: str
     status: str                      # "graded" | "flagged" (graded, see message) | "unchanged" | "failed"
     message: str = ""                # plain words: what failed, which limit a cell hit, what was flagged
+    why: str = ""                    # why it was graded again ("mode changed", "no earlier grading")
     scores: dict = field(default_factory=dict)
     seconds: float = 0.0
     peak_memory_mb: float = 0.0
@@ -80,11 +85,12 @@ class GradeReport:
         return any(r.status in ("failed", "flagged") for r in self.results.values())
 
     def table(self):
-        """A pandas DataFrame: student, status, points, seconds, peak memory, message."""
+        """A pandas DataFrame: student, status, points, seconds, peak memory, message, why it was graded."""
         import pandas as pd
 
         rows = [{"student": s, "status": r.status, "points": r.points, "seconds": round(r.seconds, 1),
-                 "peak_MB": round(r.peak_memory_mb), "message": r.message} for s, r in sorted(self.results.items())]
+                 "peak_MB": round(r.peak_memory_mb), "message": r.message, "why": r.why}
+                for s, r in sorted(self.results.items())]
         return pd.DataFrame(rows).set_index("student") if rows else pd.DataFrame()
 
 
@@ -174,23 +180,48 @@ def grading_env(data: str | None = None, fast: bool = False) -> dict[str, str]:
     return env
 
 
-def changed_submissions(course: Course, names: list[str], force: bool, state: dict,
-                        report: "GradeReport") -> dict[str, str]:
-    """``{student: digest}`` of the submissions to grade; the others go into ``report`` (unchanged or failed).
-    ``state``: the digests of the last grading (``STATE_FILE``)."""
-    source_hash = tree_hash(course.source_dir)
-    todo = {}
+WALL_SLACK = 3   # the wall clock allows this many times the CPU-time budget: a busy machine is not the student's fault
+
+
+def kernel_limits(timeout_s: float, memory_gb: float, env: dict) -> dict:
+    """The fields of ``sandbox.Limits`` for each notebook's kernel.
+
+    ``timeout_s`` is CPU time: what one core may spend on one notebook. It is the budget whose use
+    makes a kill the student's (``budget_s``); each process may use it on each of the threads the
+    kernel is given (``cpu_s``, RLIMIT_CPU); the wall clock allows ``WALL_SLACK`` times it, and a kernel
+    it kills before the budget is used is the machine's fault (retried, then reported, never a 0)."""
+    threads = int(env.get("OMP_NUM_THREADS") or 1)
+    return {"budget_s": float(timeout_s), "cpu_s": int(timeout_s * max(1, threads)),
+            "wall_s": float(timeout_s) * WALL_SLACK, "memory_gb": float(memory_gb)}
+
+
+def default_cell_timeout() -> float:
+    """The per-cell limit when ``--cell-timeout`` is not given: nbgrader's ``Execute.timeout`` in the kit's config."""
+    from .course import nbgrader_config
+
+    return float(nbgrader_config(Path(".")).Execute.timeout)
+
+
+def changed_submissions(course: Course, names: list[str], force: bool, state: dict, report: "GradeReport",
+                        common: dict[str, str]) -> tuple[dict[str, dict], dict[str, str]]:
+    """``({student: regrade key}, {student: why})`` of the submissions to grade; the others go into
+    ``report`` (unchanged or failed). ``state``: the keys of the last grading (``STATE_FILE``);
+    ``common``: the key's parts shared by the class (``regrade_key.class_key``)."""
+    todo, why = {}, {}
     for student in names:
         folder = course.submitted_dir(student)
         if not folder.is_dir():
             report.results[student] = StudentResult(student, "failed", f"no submission folder {folder}")
             continue
-        digest = hashlib.sha256((tree_hash(folder) + source_hash).encode()).hexdigest()
-        if not force and state.get(student) == digest and in_gradebook(course, student):
-            report.results[student] = StudentResult(student, "unchanged", scores=course.scores(student))
+        key = submission_key(common, folder)
+        parts = changed_parts(state.get(student), key)
+        if not parts and not in_gradebook(course, student):
+            parts = ["no grade in the gradebook"]
+        if force or parts:
+            todo[student], why[student] = key, "forced" if force and not parts else regrade_reason(parts)
         else:
-            todo[student] = digest
-    return todo
+            report.results[student] = StudentResult(student, "unchanged", scores=course.scores(student))
+    return todo, why
 
 
 def build_jobs(course: Course, students: list[str], plan: dict, env: dict, limits: dict,
@@ -236,10 +267,11 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
                       notebook_folders: list[str] | None = None) -> GradeReport:
     """Autograde ``students`` (default: every collected submission), sandboxed and in parallel.
 
-    Submissions graded before whose files and source did not change are "unchanged" (unless
-    ``force``). ``timeout_s`` bounds one notebook's kernel (wall clock and CPU time);
-    ``cell_timeout_s`` overrides nbgrader's per-cell ``Execute.timeout``; ``memory_gb`` bounds each
-    process's data. ``env`` goes into the sandbox (e.g. ``A2_FAST=1``, ``A2_DATA=...``; the data
+    A submission graded before whose regrade key (:mod:`autograder.engine.regrade_key`) is unchanged
+    is "unchanged" (unless ``force``); the others say in ``why`` what changed. ``timeout_s`` is the CPU
+    time one notebook's kernel may use (the wall clock allows ``WALL_SLACK`` times it: see
+    :func:`kernel_limits`); ``cell_timeout_s`` overrides nbgrader's per-cell ``Execute.timeout``;
+    ``memory_gb`` bounds each process's data. ``env`` goes into the sandbox (e.g. ``A2_FAST=1``, ``A2_DATA=...``; the data
     folder is also where the hidden tests read the test set). ``notebook_folders``: folders of
     notebook folders beyond the kit's (:mod:`autograder.notebooks`), for a course's own notebooks.
     Raises SandboxUnavailable when bubblewrap is missing, unless ``unsafe``.
@@ -252,13 +284,19 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
                     "Never do this with real submissions.")
     else:
         require_bwrap()
-    if workers > 1 and not scheduler:  # the fork server's imports overlap with the preparation below
-        start_forkserver()
+    # The internals the fork server reads are checked first: with one missing nothing starts, and the
+    # preflight below names it for every submission.
+    if workers > 1 and not scheduler and not compat.missing_internals():
+        start_forkserver()   # its imports overlap with the preparation below
     report = GradeReport(workers=workers)
     state = _load_state(course)
-    digests = changed_submissions(course, _students(course, students), force, state, report)
     env = {**(kernel_threads(workers) if not scheduler else {}), **(env or {})}
     folders = [str(Path(f).resolve()) for f in notebook_folders or []]
+    limits = kernel_limits(timeout_s, memory_gb, env)
+    # (RLIMIT_CPU follows the thread count, as the thread counts do: the key holds the limits the instructor set)
+    set_limits = {k: v for k, v in limits.items() if k != "cpu_s"}
+    common = class_key(course.source_dir, env, {**set_limits, "cell_timeout_s": cell_timeout_s}, folders)
+    digests, why = changed_submissions(course, _students(course, students), force, state, report, common)
     plan = grading_plan(course.source_dir)
     try:
         if digests:
@@ -266,19 +304,20 @@ def grade_submissions(course: Course, students: list[str] | None = None, *, work
     except GradingUnavailable as exc:
         log.error("nothing graded: %s", exc)
         for student in digests:
-            report.results[student] = StudentResult(student, "failed", f"not graded: {exc}")
+            report.results[student] = StudentResult(student, "failed", f"not graded: {exc}", why=why[student])
         digests = {}
     if not digests:
         report.seconds = time.perf_counter() - started
         _save_log(course, report)
         return report
 
-    jobs = build_jobs(course, list(digests), plan, env, {"wall_s": float(timeout_s), "memory_gb": float(memory_gb)},
+    jobs = build_jobs(course, list(digests), plan, env, limits,
                       cell_timeout_s=cell_timeout_s, unsafe=unsafe, notebook_folders=folders)
     bar = tqdm(total=len(jobs), desc="grade", unit="submission", disable=not progress)
 
     def on_result(out: GradingResult, attempts: int) -> None:
         result = _finish(course, out, attempts, digests[out.student], state)
+        result.why = why[out.student]
         report.results[out.student] = _named_tampering(result, jobs[out.student].tampering)
         bar.update(1)
 
@@ -303,7 +342,7 @@ def _named_tampering(result: StudentResult, tampering: list[str]) -> StudentResu
     return result
 
 
-def _finish(course: Course, out: GradingResult, attempts: int, digest: str, state: dict) -> StudentResult:
+def _finish(course: Course, out: GradingResult, attempts: int, key: dict, state: dict) -> StudentResult:
     """Merge one result into the course (gradebook + autograded files): the single writer."""
     student = out.student
     if not out.ok:
@@ -316,6 +355,6 @@ def _finish(course: Course, out: GradingResult, attempts: int, digest: str, stat
     if dest.exists():
         shutil.rmtree(dest)
     write_tree(dest, out.files)
-    state[student] = digest
+    state[student] = key
     return StudentResult(student, "flagged" if out.flags else "graded", out.message, scores=course.scores(student),
                          seconds=out.seconds, peak_memory_mb=out.peak_memory_mb, attempts=attempts)

@@ -54,7 +54,7 @@ class GradingResult:
     files: dict[str, bytes] = field(default_factory=dict)   # the autograded folder
     seconds: float = 0.0
     peak_memory_mb: float = 0.0
-    retry: bool = False                      # a kernel died with no limit of ours to blame: try once more
+    retry: bool = False                      # a kernel died with no limit to blame, or a busy machine: try once more
     flags: list[str] = field(default_factory=list)   # notes for the instructor (grades merged)
     log: str = ""                            # nbgrader's log or the grader's traceback, for A2KIT_DEBUG
 

@@ -5,12 +5,14 @@
 * At most two jobs per worker thread are in flight (a job carries its submission, some MB with
   checkpoints): the scheduler holds a few submissions, never a whole class's.
 * A job whose task raises (a worker that died, a lost connection) is retried by Dask; a result that
-  asks for a retry (a kernel killed by a signal nobody sent) is resubmitted once.
+  asks for a retry (a kernel killed by a signal nobody sent, or by the wall clock before it used its
+  CPU-time budget: a busy machine) is resubmitted once, and reported as failed if it fails again.
 * When nothing finishes for longer than one submission may take (a lost worker), the rest are
   reported as stalled instead of waited on.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -21,6 +23,9 @@ from typing import Callable, Iterable
 from autograder.engine.records import GradingJob, GradingResult
 
 log = logging.getLogger(__name__)
+# What ``distributed.wait`` raises when its timeout runs out: ``asyncio.TimeoutError``, which is the
+# builtin ``TimeoutError`` only from Python 3.11 on (3.10 has two distinct classes).
+STALL_ERRORS = (TimeoutError, asyncio.TimeoutError)
 ATTEMPTS = 2                         # a kernel killed by a signal nobody sent gets a second chance
 STALL_GRACE_S = 300                  # beyond the kernels' own limits, before a silent cluster counts as stalled
 # Imported once by the fork server, so that every worker starts with the grading stack loaded.
@@ -44,6 +49,12 @@ def start_forkserver() -> None:
 
     import dask
     from distributed import utils
+
+    from autograder.engine import compat
+
+    missing = compat.missing_internals(("multiprocessing.forkserver", "distributed.utils"))
+    if missing:  # checked before the internals below are touched
+        raise RuntimeError("cannot start the grading workers: " + "; ".join(missing))
 
     with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
         ctx = utils.get_mp_context()
@@ -101,7 +112,7 @@ def run_jobs(jobs: dict[str, GradingJob], on_result: Callable[[GradingResult, in
     def done(out: GradingResult) -> bool:  # False: resubmit it
         if out.retry and attempts[out.student] < ATTEMPTS:
             attempts[out.student] += 1
-            log.info("%s: the kernel died with no limit to blame; grading it again", out.student)
+            log.info("%s: %s; grading it again", out.student, out.message or "the kernel died with no limit to blame")
             return False
         on_result(out, attempts[out.student])
         return True
@@ -135,7 +146,7 @@ def run_jobs(jobs: dict[str, GradingJob], on_result: Callable[[GradingResult, in
         while pending:
             try:
                 finished, _ = wait(list(pending), timeout=stall_s, return_when="FIRST_COMPLETED")
-            except TimeoutError:
+            except STALL_ERRORS:
                 for future in pending:
                     future.cancel()
                 for student in [*pending.values(), *waiting]:

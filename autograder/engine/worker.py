@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import tempfile
 import time
 import traceback
@@ -84,6 +85,29 @@ def problems_in_outputs(folder: Path) -> list[str]:
                     if text and f"{path.stem}: {text}" not in found:
                         found.append(f"{path.stem}: {text}")
     return found
+
+
+GENERIC_DEATH = "the kernel died (memory limit reached, or a crash)"   # the harness's words: it cannot know why
+
+
+def name_kernel_deaths(folder: Path, launches: list[dict]) -> list[str]:
+    """Put the true cause of each kernel's death (the launcher's record: time, memory or a crash) in the
+    autograded notebooks' texts in place of the harness's generic words; returns the notebooks changed.
+
+    nbgrader grades the notebooks one after the other in name order, one kernel each, so the deaths in
+    the notebooks (name order) are the launches that ended with a cause (start order); when the two
+    counts differ and the causes differ, the generic words stay."""
+    causes = [r["cause"] for r in sorted(launches, key=lambda r: r.get("started_at", 0)) if r.get("cause")]
+    dead = [p for p in sorted(folder.glob("*.ipynb")) if GENERIC_DEATH in p.read_text(errors="replace")]
+    if not causes or not dead:
+        return []
+    if len(causes) != len(dead):
+        if len(set(causes)) != 1:
+            return []
+        causes = causes[:1] * len(dead)
+    for path, cause in zip(dead, causes):
+        path.write_text(path.read_text().replace(GENERIC_DEATH, f"the kernel died ({cause})"))
+    return [p.stem for p in dead]
 
 
 def grade_one(job: GradingJob) -> GradingResult:
@@ -178,7 +202,17 @@ def _grade_in_scratch(job: GradingJob, tmp: Path, slot: int, result: GradingResu
     grader_errors = [v for v in verdicts if v["kind"] == "grader_error"]
     # A kernel that died with no limit of ours to blame (the OOM killer, a crash): worth one retry.
     text = (out.get("error") or "") + "\n" + (out.get("log") or "")
-    result.retry = not out["success"] and "Kernel died" in text and not any(r.get("timed_out") for r in launches)
+    student_limit = any(r.get("timed_out") or r.get("returncode") == -signal.SIGXCPU for r in launches)
+    result.retry = not out["success"] and "Kernel died" in text and not student_limit
+    slow = [r for r in launches if r.get("machine_slow")]
+    if slow:  # the wall clock ran out before the student's CPU-time budget: the machine's fault, never a 0
+        result.retry = True
+        result.message = ("not graded: the machine was too busy (" + "; ".join(r["problem"] for r in slow) +
+                          "); run `a2kit grade` again when it is quieter, or with fewer --workers")
+        result.log = text[-20000:]
+        return
+    if autograded.exists():
+        name_kernel_deaths(autograded, launches)
     if grader_errors:  # the grader's fault: never a student's 0
         names = ", ".join(f"{v['notebook']}/{v['grade_id']}" for v in grader_errors)
         result.message = f"grader error in {names}: {grader_errors[0]['error'].strip().splitlines()[-1]}"

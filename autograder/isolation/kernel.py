@@ -4,8 +4,9 @@ nbgrader (trusted, outside) starts this launcher as "the kernel" through the ker
 ``write_kernelspec``. For every start the launcher makes fresh folders (``sandbox.prepare_launch``: a
 new copy of the submitted files and a new home), copies the connection file in, starts
 ``python -m ipykernel_launcher`` inside the sandbox with the limits of ``autograder.isolation.sandbox``,
-enforces the wall-clock limit, and on exit records what happened (exit status, peak memory, limit
-hit) in ``RECORD_DIR/launcher-PID.json`` for the grader's report. The sockets are Unix sockets
+enforces the wall-clock limit, and on exit records what happened (exit status, peak memory, CPU
+time, limit hit and its cause in the student's words; ``machine_slow`` when the wall clock ran out
+before the CPU-time budget was used) in ``RECORD_DIR/launcher-PID.json`` for the grader's report. The sockets are Unix sockets
 (``transport="ipc"``), because the sandbox has no network, not even loopback: the kernel creates
 them in its fresh folder, which it sees at ``kernel_dir``, and the grader reaches them through
 links the launcher puts in the real ``kernel_dir`` (which the sandbox cannot write).
@@ -50,17 +51,30 @@ def write_kernelspec(kernels_dir: Path, spec_path: Path) -> Path:
     return folder
 
 
-def _describe_exit(returncode: int | None, timed_out: bool, limits) -> str:
+def _describe_exit(returncode: int | None, timed_out: bool, limits, cpu_s: float = 0.0,
+                   peak_mb: float = 0.0) -> tuple[str, str]:
+    """``(problem for the instructor, cause in the student's words)`` of a kernel's end ("" when normal).
+
+    The wall clock blames the student only when the kernel also used its CPU-time budget; otherwise
+    the machine was too busy (the cause then says so, and the grader retries)."""
     if timed_out:
-        return f"wall-clock limit of {limits.wall_s:g} s reached: the sandbox was killed"
+        if limits.used_budget(cpu_s):
+            return (f"time limit reached: {cpu_s:.0f} s of CPU time used (budget {limits.cpu_budget_s:g} s)",
+                    f"time limit reached: your code used {cpu_s:.0f} s of CPU time")
+        return (f"busy machine: wall-clock limit of {limits.wall_s:g} s reached with only {cpu_s:.0f} s of the "
+                f"{limits.cpu_budget_s:g} s CPU-time budget used", "the grading machine was too busy")
     if returncode is None or returncode == 0:
-        return ""
+        return "", ""
     if returncode < 0:
         sig = signal.Signals(-returncode).name
         if -returncode == signal.SIGXCPU:
-            return f"CPU-time limit reached ({sig})"
-        return f"kernel killed by {sig}"
-    return f"kernel exited with status {returncode}"
+            return f"CPU-time limit reached ({sig})", "time limit reached: your code used all its CPU time"
+        if peak_mb >= 0.9 * limits.memory_gb * 1024:
+            return f"kernel killed by {sig} at {peak_mb:.0f} MB", "memory limit reached"
+        if -returncode == signal.SIGKILL:  # not the launcher's: the system's out-of-memory killer, most likely
+            return f"kernel killed by {sig}", "the kernel was killed (out of memory, most likely)"
+        return f"kernel killed by {sig}", f"the kernel crashed ({sig})"
+    return f"kernel exited with status {returncode}", f"the kernel crashed (exit status {returncode})"
 
 
 class Supervisor:
@@ -70,18 +84,27 @@ class Supervisor:
     def __init__(self, proc: subprocess.Popen, limits, record_path: Path):
         self.proc, self.limits, self.record_path = proc, limits, record_path
         self.started = time.monotonic()
+        self.started_at = time.time()
         self.timed_out = self.stopped = False
         self.peak = self.peak_procs = 0
+        self.cpu_s = 0.0   # CPU time of the sandbox's processes, sampled (a killed tree leaves no rusage)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)   # children reaped before this kernel's are not its
+        self.cpu_before = before.ru_utime + before.ru_stime
 
     def write_record(self) -> None:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s = max(self.cpu_s, usage.ru_utime + usage.ru_stime - self.cpu_before)
+        peak_mb = max(self.peak / 2**20, usage.ru_maxrss / 1024)
+        # stopped: the kernel manager shut us down (the normal end), the SIGKILL was ours
+        problem, cause = ("", "") if self.stopped else _describe_exit(self.proc.returncode, self.timed_out,
+                                                                       self.limits, cpu_s, peak_mb)
         record = {
-            "returncode": self.proc.returncode, "timed_out": self.timed_out,
-            "seconds": time.monotonic() - self.started,
-            "peak_memory_mb": max(self.peak / 2**20, usage.ru_maxrss / 1024),
-            "cpu_s": usage.ru_utime + usage.ru_stime, "peak_processes": self.peak_procs,
-            # stopped: the kernel manager shut us down (the normal end), the SIGKILL was ours
-            "problem": "" if self.stopped else _describe_exit(self.proc.returncode, self.timed_out, self.limits),
+            "returncode": self.proc.returncode, "timed_out": self.timed_out, "started_at": self.started_at,
+            "seconds": time.monotonic() - self.started, "peak_memory_mb": peak_mb,
+            "cpu_s": cpu_s, "cpu_budget_s": self.limits.cpu_budget_s, "peak_processes": self.peak_procs,
+            # killed by the wall clock before the CPU budget was used: the machine's fault, not the student's
+            "machine_slow": self.timed_out and not self.limits.used_budget(cpu_s),
+            "problem": problem, "cause": cause,
         }
         if self.peak_procs >= self.limits.nproc // 2:  # a process bomb (it stopped at RLIMIT_NPROC)
             record["problem"] = "; ".join(filter(None, [record["problem"], f"started {self.peak_procs} "
@@ -110,7 +133,8 @@ class Supervisor:
                 self.stopped = True
                 _kill(self.proc)
                 break
-            rss, count = tree_usage(self.proc.pid)
+            rss, count, cpu_s = tree_usage(self.proc.pid)
+            self.cpu_s = max(self.cpu_s, cpu_s)
             if rss > self.peak * 1.05 or count > self.peak_procs:
                 self.peak, self.peak_procs = max(self.peak, rss), max(self.peak_procs, count)
                 self.write_record()
@@ -180,11 +204,13 @@ def _socket_links(connection: Path, kernel_dir: Path, own_dir: Path) -> list[Pat
     return links
 
 
-def tree_usage(root_pid: int) -> tuple[int, int]:
-    """Resident memory (bytes) and number of processes of ``root_pid`` and all its descendants (from /proc)."""
+def tree_usage(root_pid: int) -> tuple[int, int, float]:
+    """Resident memory (bytes), number of processes and CPU seconds (user + system, their reaped children's
+    included) of ``root_pid`` and all its descendants (from /proc)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
+    cpu: dict[int, int] = {}
+    page, tick = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -196,13 +222,15 @@ def tree_usage(root_pid: int) -> tuple[int, int]:
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)  # fields[1] = ppid
         rss[pid] = int(fields[21]) * page                     # fields[21] = rss in pages
-    total, count, todo = 0, 0, [root_pid]
+        cpu[pid] = sum(int(v) for v in fields[11:15])         # utime, stime, cutime, cstime in ticks
+    total, count, ticks, todo = 0, 0, 0, [root_pid]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        ticks += cpu.get(pid, 0)
         count += 1
         todo.extend(children.get(pid, []))
-    return total, count
+    return total, count, ticks / tick
 
 
 def _kill(proc: subprocess.Popen) -> None:

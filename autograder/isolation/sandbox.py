@@ -14,12 +14,16 @@ itself, the gradebook and the hidden tests' reference values stay outside. Insid
   the test set with its labels (``data_view``; a data folder reached through a symlink is resolved);
 - no network (``--unshare-net``: the kernel talks to nbgrader over Unix sockets in its scratch
   folder), its own PID namespace (every process dies with the kernel, ``--die-with-parent``), and
-  no view of the gradebook, ``autograder/`` (reference values), other submissions or any home.
+  no view of the gradebook, ``autograder/`` (reference values; in an installed kit, where it lies
+  inside the virtual environment the kernel needs, an empty folder is mounted over it), other
+  submissions or any home.
 
 Limits, set with ``setrlimit`` on the sandbox's processes: address-space data (``RLIMIT_DATA``:
 a big allocation raises ``MemoryError``; unlike ``RLIMIT_AS`` it does not count the gigabytes of
 address space that importing torch reserves), CPU time, file size, core dumps, process count. The
-wall-clock limit is enforced by the launcher, which kills the whole sandbox.
+wall-clock limit is enforced by the launcher, which kills the whole sandbox; it is the machine's
+limit, not the student's: a kernel it kills that had not used its CPU-time budget (``Limits.budget_s``)
+was slowed by a busy machine, and the grader retries it rather than scoring it.
 
 When the grader runs as root, bubblewrap keeps its capabilities only to set up the mounts; the
 kernel then runs as an unprivileged uid (one per grading slot, so ``RLIMIT_NPROC`` counts only
@@ -37,6 +41,9 @@ from pathlib import Path
 import a2lib
 
 A2LIB_DIR = Path(a2lib.__file__).resolve().parent  # the student package, shown read-only to the kernel
+# The instructor kit's package (hidden tests, references, checkpoints): in an installed kit it lies in
+# the virtual environment the kernel needs, so an empty folder is mounted over it (see bwrap_command).
+KIT_PACKAGE = Path(__file__).resolve().parent.parent
 SANDBOX_UID_BASE = 61000  # kernels of grading slot k run as uid/gid SANDBOX_UID_BASE + k (root only)
 SYSTEM_DIRS = ("/usr", "/etc", "/opt")
 
@@ -50,10 +57,21 @@ class Limits:
     """Resource limits of one sandboxed kernel (and every process it starts)."""
 
     wall_s: float = 900.0          # whole kernel lifetime, enforced by the launcher
-    cpu_s: int | None = None       # RLIMIT_CPU; default: wall_s (a busy loop cannot outlive the wall clock)
+    cpu_s: int | None = None       # RLIMIT_CPU per process; default: wall_s (a busy loop cannot outlive the wall clock)
+    # CPU seconds (all the sandbox's processes together) whose use makes a wall-clock kill the student's:
+    # a kernel killed at ``wall_s`` that used less was slowed by a busy machine (default: cpu_s, else wall_s).
+    budget_s: float | None = None
     memory_gb: float = 4.0         # RLIMIT_DATA per process
     nproc: int = 256               # RLIMIT_NPROC: processes of the sandbox uid
     file_size_gb: float = 2.0      # RLIMIT_FSIZE: no disk filling
+
+    @property
+    def cpu_budget_s(self) -> float:
+        return float(next(v for v in (self.budget_s, self.cpu_s, self.wall_s) if v is not None))
+
+    def used_budget(self, cpu_s: float) -> bool:
+        """True when ``cpu_s`` seconds of CPU time count as the budget spent (5 % for sampling between reads)."""
+        return cpu_s >= 0.95 * self.cpu_budget_s
 
     def rlimits(self) -> dict[int, int]:
         gib = 1024 ** 3
@@ -126,6 +144,8 @@ def _python_roots(python: str) -> list[str]:
     exe = Path(python)
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              str(exe.resolve().parent.parent), str(exe.parent.parent)}
+    # site-packages folders a .pth file adds (an environment that shares another's packages)
+    roots |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()}
     return sorted(r for r in roots if r and Path(r).exists() and not r.startswith(SYSTEM_DIRS))
 
 
@@ -182,6 +202,8 @@ def bwrap_command(spec: SandboxSpec, argv: list[str], bwrap: str = "bwrap", laun
     for p in read_only:
         if Path(p).exists():
             cmd += ["--ro-bind", p, p]
+    if any(KIT_PACKAGE.is_relative_to(Path(p)) for p in read_only):  # an installed kit: hide it
+        cmd += ["--perms", "0555", "--tmpfs", str(KIT_PACKAGE)]
     for inside, real in spec.read_only_at.items():
         cmd += ["--ro-bind", real, inside]
     for p in writable:

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from autograder.engine.course import Course
-from autograder.engine.grade import grade_submissions, grading_env
+from autograder.engine.grade import WALL_SLACK, default_cell_timeout, grade_submissions, grading_env
 from autograder.locations import SOURCE_NOTEBOOKS
 
 from .late import LatePolicy
@@ -254,9 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("students", nargs="*", help="only these students (default: every submission)")
     p.add_argument("--workers", type=int, default=2, help="parallel graders on a local Dask cluster (default 2)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (e.g. tcp://host:8786)")
-    p.add_argument("--timeout", type=float, default=900, help="wall-clock limit per submission, seconds")
-    p.add_argument("--cell-timeout", type=float, default=None, help="per-cell limit, seconds (default: per notebook)")
-    p.add_argument("--memory", type=float, default=4.0, help="memory limit per submission, GB")
+    p.add_argument("--timeout", type=float, default=900,
+                   help=f"CPU time each notebook's kernel may use, seconds (default %(default)g); the wall clock "
+                        f"allows {WALL_SLACK}x that, and a kernel it stops sooner is the machine's fault: graded "
+                        "again, then reported, never scored")
+    p.add_argument("--cell-timeout", type=float, default=None,
+                   help=f"wall-clock limit of each of the student's cells, seconds (default {default_cell_timeout():g}, "
+                        "nbgrader's Execute.timeout in the kit's config)")
+    p.add_argument("--memory", type=float, default=4.0,
+                   help="memory limit of each process in a notebook's kernel sandbox, GB (default %(default)g)")
     p.add_argument("--data", help="CIFAR-10 folder for the graders (default: $A2_DATA or the kit's data/)")
     p.add_argument("--fast", action="store_true", help="grade in fast mode (A2_FAST=1: model checks on a test subset)")
     p.add_argument("--force", action="store_true", help="regrade submissions that did not change")

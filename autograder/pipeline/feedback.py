@@ -18,10 +18,11 @@ Per-class accuracies come from the graded test cells of the autograded notebooks
 written by the harness), never from the student's own cells: a hidden test that evaluates a
 submitted checkpoint displays its result as the bundle of :func:`autograder.harness.outputs.per_class_output`
 (without ``reference``, the reference model's per-class accuracy on the full test set,
-:func:`autograder.notebooks.model_scoring.reference_per_class`, is used when it exists). Failing
-that, the per-class table that ``a2lib.checks.check_accuracy`` prints (a line ``NAME from CHECKPOINT
-on ...:`` then ``class / images / correct / accuracy [/ reference]`` rows) is read from the cell's
-text output.
+:func:`autograder.notebooks.model_scoring.reference_per_class`, is used when it exists). That bundle
+is read first, whatever the order of the cell's outputs; only where a cell has none (a notebook
+graded before the harness wrote bundles, plain ``nbgrader autograde``) is the per-class table that
+``a2lib.checks.check_accuracy`` prints (a line ``NAME from CHECKPOINT on ...:`` then
+``class / images / correct / accuracy [/ reference]`` rows) read from the cell's text output.
 """
 from __future__ import annotations
 
@@ -148,6 +149,8 @@ def read_student(course: Course, student: str, scores: dict | None = None, hand:
     cells = autograded_cells(course.source_dir) if cells is None else cells
     scores = course.scores(student) if scores is None else scores
     fb = StudentFeedback(student)
+    mime: list[PerClass] = []
+    text: list[PerClass] = []
     for nb_name, ids in cells.items():
         path = course.autograded_dir(student) / f"{nb_name}.ipynb"
         nb = nbformat.read(path, as_version=4) if path.exists() else None
@@ -157,18 +160,30 @@ def read_student(course: Course, student: str, scores: dict | None = None, hand:
             message = _error_text(by_id[gid]) if gid in by_id else (NOT_SUBMITTED if nb is None else "test cell missing")
             fb.tests.append(CellResult(nb_name, gid, float(score), float(points), message if score < points else ""))
         for gid in ids:  # graded test cells only: their outputs are the harness's, not the student's
-            for out in by_id.get(gid, {}).get("outputs", []) if gid in by_id else []:
-                data = out.get("data", {}).get(PER_CLASS_MIME)
-                if data:
-                    fb.per_class.append(PerClass(data["model"], dict(data["per_class"]), data.get("reference")))
-                elif out.get("output_type") == "stream" and out.get("name") == "stdout":
-                    fb.per_class.extend(parse_printed_per_class(out.text))
+            bundles, printed = per_class_outputs(by_id[gid]) if gid in by_id else ([], [])
+            mime.extend(bundles)
+            text.extend(printed)
+    # The harness's bundles first; a printed table only for a model no bundle reports.
+    fb.per_class = mime + [r for r in text if r.model not in {m.model for m in mime}]
     seen = set()
     fb.per_class = [r for r in fb.per_class if not (r.model in seen or seen.add(r.model))]  # first report per model
     _fill_references(fb.per_class)
     fb.hints = hints_for(fb)
     fb.hand = hand_grades(course, student) if hand is None else hand
     return fb
+
+
+def per_class_outputs(cell) -> tuple[list[PerClass], list[PerClass]]:
+    """``(from the harness's MIME bundles, from the printed text)`` of one graded cell's outputs; the text
+    is read only when the cell has no bundle (it is the fallback, whatever order the outputs come in)."""
+    bundles, printed = [], []
+    for out in cell.get("outputs", []):
+        data = out.get("data", {}).get(PER_CLASS_MIME)
+        if data:
+            bundles.append(PerClass(data["model"], dict(data["per_class"]), data.get("reference")))
+        elif out.get("output_type") == "stream" and out.get("name") == "stdout":
+            printed.extend(parse_printed_per_class(out.text))
+    return bundles, [] if bundles else printed
 
 
 _TABLE_TITLE = re.compile(r"^(?P<model>\S+) from \S+ on .*:$")

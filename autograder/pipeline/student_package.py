@@ -19,6 +19,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from autograder.locations import A2LIB_PYPROJECT
 from autograder.locations import A2LIB_SOURCE as PACKAGE
 from autograder.locations import SOURCE_NOTEBOOKS
 # Data files of any kind: reference values, checkpoints, notebooks, gradebooks, configs.
@@ -58,6 +59,8 @@ def build_wheel(dest: str | Path, package: Path = PACKAGE) -> Path:
     with tempfile.TemporaryDirectory(prefix="a2lib-build-") as tmp:
         staged = Path(tmp) / "a2lib"
         shutil.copytree(package, staged, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist"))
+        if not (staged / "pyproject.toml").exists():  # an installed kit: the installed a2lib and its pyproject.toml
+            shutil.copyfile(A2LIB_PYPROJECT, staged / "pyproject.toml")
         out = Path(tmp) / "dist"
         proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
                                "--wheel-dir", str(out), str(staged)], capture_output=True, text=True)
