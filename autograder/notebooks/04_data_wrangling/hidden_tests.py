@@ -173,7 +173,9 @@ def diagnose_focal(case: dict, got: dict) -> str | None:
             return (f"Your batch mean ignores the class weights {described}: divide the sum of the weighted losses by "
                     "the sum of the weights of the targets, sum(w[y_i] * loss_i) / sum(w[y_i]), as "
                     "F.cross_entropy(weight=...) does; .mean() divides by the batch size instead.")
-        if close(value, unweighted, LOSS_ATOL, LOSS_RTOL):
+        # Ignoring the weights computes the very same numbers as weight=None: a tight tolerance, so that a
+        # wrong loss whose weighted mean happens to land near its plain mean is not called unweighted.
+        if close(value, unweighted, 1e-7, 1e-6):
             return f"Your loss ignores the class weights {described}: each image's loss is multiplied by w[target]."
     return None
 
