@@ -223,3 +223,11 @@ def test_a_layer_done_by_torch_or_the_checks_earns_nothing(nb2):
                 "        self.cache = x\n        return torch.relu(torch.from_numpy(x)).numpy()\n")
     for gid in ("test_relu", "test_relu_hidden"):  # no notebook: the kernel reports the calls it saw
         assert_fails(run_local("02_numpy_convnet", gid, with_code(nb2, by_torch)), "ReLU uses torch", "no points")
+
+
+def test_a_wrong_matrix_for_a_one_by_one_kernel_gets_a_message_not_a_grader_error():
+    """The flipped-kernel probe of a 1x1 kernel keeps a negative stride that numpy calls contiguous."""
+    from a2lib.checks import theory
+
+    message = theory.conv_matrix_message(2 * np.eye(9), np.ones((1, 1, 1, 1)), (1, 3, 3), 1, 0)
+    assert message is not None and "differs from conv2d" in message

@@ -16,7 +16,7 @@ import shutil
 import nbformat
 import pytest
 
-from autograder.harness.cells import grade_id
+from autograder.harness.cells import grade_id, is_test_cell
 from autograder.tools.corpus import solution_notebook
 from notebook_settings import with_settings
 
@@ -158,6 +158,9 @@ def test_solved_runs_without_error_or_warning_and_shows_each_figure_once(stem, r
     warnings = [(_name(c), o.text) for c in nb.cells for o in c.get("outputs", [])
                 if o.output_type == "stream" and o.name == "stderr" and "Warning" in o.text]
     assert warnings == []
+    stderr_in_tests = [_name(c) for c in nb.cells if is_test_cell(c) and c.cell_type == "code"
+                       and any(o.output_type == "stream" and o.name == "stderr" for o in c.get("outputs", []))]
+    assert not stderr_in_tests, f"test cells write to stderr (nbgrader would score them 0): {stderr_in_tests}"
     shown = {_name(c): [o["data"]["image/png"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
              for c in nb.cells if c.cell_type == "code"}
     assert {k: len(v) for k, v in shown.items() if v} == FIGURES[stem]

@@ -32,7 +32,10 @@ def _conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray
     import torch.nn.functional as F
 
     with torch.no_grad():
-        return F.conv2d(torch.tensor(x), torch.tensor(np.ascontiguousarray(w)), stride=stride, padding=padding).numpy()
+        # A copy, not np.ascontiguousarray: a flipped kernel with a size-1 axis counts as contiguous to numpy
+        # and keeps its negative stride, which torch refuses.
+        return F.conv2d(torch.tensor(np.array(x, copy=True)), torch.tensor(np.array(w, copy=True)), stride=stride,
+                        padding=padding).numpy()
 
 
 def output_shape(w_shape, input_shape, stride, padding) -> tuple[int, int, int]:

@@ -170,6 +170,9 @@ def cause_of_death(records: Path, memory_gb: float = 0.0, wait_s: float = 3.0) -
             break
         time.sleep(0.2)
     code, peak = record.get("returncode"), float(record.get("peak_memory_mb") or 0)
+    cause = str(record.get("cause") or "")
+    if cause.startswith(("time limit", "memory limit")):  # the launcher's own reading (CPU time, not the clock)
+        return cause
     if record.get("timed_out"):
         return f"time limit reached: the notebook ran past its {record.get('seconds', 0):.0f} s"
     if code == -signal.SIGXCPU:

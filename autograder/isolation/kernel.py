@@ -65,6 +65,11 @@ def _describe_exit(returncode: int | None, timed_out: bool, limits, cpu_s: float
                 f"{limits.cpu_budget_s:g} s CPU-time budget used", "the grading machine was too busy")
     if returncode is None or returncode == 0:
         return "", ""
+    if returncode > 128:  # bwrap passes a signal's death on as its exit status, 128 + the signal
+        returncode = -(returncode - 128)
+    if returncode < 0 and limits.used_budget(cpu_s):  # RLIMIT_CPU: SIGXCPU, then SIGKILL at the hard limit
+        return (f"CPU-time limit reached ({cpu_s:.0f} s of {limits.cpu_budget_s:g} s)",
+                "time limit reached: your code used all its CPU time")
     if returncode < 0:
         sig = signal.Signals(-returncode).name
         if -returncode == signal.SIGXCPU:
