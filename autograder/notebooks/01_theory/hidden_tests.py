@@ -10,31 +10,16 @@ send back numbers; the message builders of ``a2lib.checks.theory`` judge them he
 from __future__ import annotations
 
 import ast
-import functools
 
 import numpy as np
 
-from a2lib.checks import not_written_message
 from a2lib.checks import theory as checks
 from autograder.harness import Context, Fail, StudentError, fail_on, grades
+from autograder.notebooks.not_written import explain_not_written
 
 
 NOTEBOOK = "01_theory"
 READABLE_KERNEL = np.arange(1.0, 10.0).reshape(3, 3)  # w(i, j) = 3 i + j + 1, as in the visible cell
-
-
-def explain_not_written(test):
-    """The hidden test ``test``, where an exercise still raising NotImplementedError is named in plain words."""
-    @functools.wraps(test)
-    def explained(ctx: Context):
-        try:
-            return test(ctx)
-        except StudentError as exc:
-            what, raised, _ = str(exc).partition(" raised NotImplementedError")
-            if raised:
-                raise Fail(not_written_message(what)) from None
-            raise
-    return explained
 
 
 # -- Q1 ---------------------------------------------------------------------------------------------
