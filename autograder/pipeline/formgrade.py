@@ -105,6 +105,14 @@ def formgrade_server(course: Course, port: int | None = None, token: str | None 
         yield server
 
 
+def hand_status(manual_score: float | None, auto_comment: str | None) -> str:
+    """``graded`` (a score was entered), ``no response`` (nbgrader found the answer as released and said
+    "No response.") or ``to grade``."""
+    if manual_score is not None:
+        return "graded"
+    return "no response" if auto_comment == "No response." else "to grade"
+
+
 def hand_grades(course: Course, student: str) -> list[dict]:
     """Cells graded by hand: ``[{notebook, grade_id, score, max_score, graded, status, comment}]``.
 
@@ -126,8 +134,7 @@ def hand_grades(course: Course, student: str) -> list[dict]:
             for g in nb.grades:
                 if g.name in answers or g.manual_score is not None:  # (or a grader overrode the autograder)
                     comment = comments.get(g.name)
-                    blank = comment is not None and comment.auto_comment == "No response." and g.manual_score is None
-                    status = "graded" if g.manual_score is not None else "no response" if blank else "to grade"
+                    status = hand_status(g.manual_score, comment.auto_comment if comment is not None else None)
                     rows.append({"notebook": nb.name, "grade_id": g.name, "score": g.score, "max_score": g.max_score,
                                  "graded": status != "to grade", "status": status,
                                  "comment": (comment.comment if comment is not None else "") or ""})

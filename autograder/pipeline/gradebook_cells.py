@@ -14,6 +14,8 @@ import pandas as pd
 
 from autograder.engine.course import Course
 
+from .formgrade import hand_status
+
 COLUMNS = ["student", "notebook", "grade_id", "score", "max_score", "auto_score", "manual_score", "cell_type",
            "answer", "comment", "auto_comment"]
 
@@ -71,8 +73,7 @@ def hand_of(rows: pd.DataFrame) -> list[dict]:
     out = []
     for r in rows.itertuples():
         if r.answer or not pd.isna(r.manual_score):
-            blank = r.auto_comment == "No response." and pd.isna(r.manual_score)
-            status = "graded" if not pd.isna(r.manual_score) else "no response" if blank else "to grade"
+            status = hand_status(None if pd.isna(r.manual_score) else r.manual_score, r.auto_comment)
             out.append({"notebook": r.notebook, "grade_id": r.grade_id, "score": r.score, "max_score": r.max_score,
                         "graded": status != "to grade", "status": status, "comment": r.comment})
     return out
