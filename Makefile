@@ -44,8 +44,14 @@ services:
 demo: setup sandbox data
 	$(VENV)/bin/a2kit demo
 
+# Two pytest processes side by side, which alone keep about half of the 2 cores busy each: the corpus grading
+# (with the tests that read its grades) and the two longest end-to-end tests, and the rest (docs/maintainers.md).
+BESIDE := tests/test_corpus.py tests/test_notebooks.py tests/test_release_fresh_venv.py tests/test_docs.py
 test: setup sandbox services data
-	$(PY) -m pytest
+	@log=$$(mktemp); $(PY) -m pytest -p no:cacheprovider $(BESIDE) > $$log 2>&1 & corpus=$$!; \
+	  $(PY) -m pytest $(addprefix --ignore=,$(BESIDE)); rest=$$?; \
+	  wait $$corpus; corpus_status=$$?; echo; echo "== $(BESIDE) (run beside the rest) =="; cat $$log; \
+	  rm -f $$log; [ $$rest -eq 0 ] && [ $$corpus_status -eq 0 ]
 
 # The quick loop: no real data, no test that takes minutes, no real service (PostgreSQL, Dask cluster, Chromium).
 quick: setup sandbox

@@ -208,7 +208,7 @@ def test_a_model_that_looks_its_input_up_gets_nothing_and_is_flagged(tmp_path, r
     grader = Grader(NB3, folder, real_root, namespace)
     for gid in ("test_my_model_050", "test_my_model_060", "test_my_model_070", "test_my_model_bonus"):
         verdict = grader(gid)
-        assert not verdict.passed and "mirrored" in verdict.message and "1.0000 on the test images" in verdict.message
+        assert not verdict.passed and "mirrored" in verdict.message and "1.0000 on test images" in verdict.message
         assert verdict.flags and "mirror images" in verdict.flags[0]
 
 

@@ -4,10 +4,14 @@ The student's kernel builds the model from its class and the submitted checkpoin
 loading, size limit) and returns its scores for uint8 images sent from here, without labels. The
 labels stay in this process: accuracy and per-class accuracy are computed here.
 
-Against a model that looks its input up in the test set instead of recognising it, every image is
-sent twice, as it is and mirrored left to right, shuffled together (a permutation from ``ctx.rng``).
-Grades use the original images only, so honest grades do not change; a model whose accuracy on
-the mirror images collapses (:data:`MIRROR_DROP`) is not graded and is flagged for the instructor.
+Against a model that looks its input up in the test set instead of recognising it, a sample of the
+images (:func:`mirror_sample`: a tenth, at least 250) is also sent mirrored left to right, shuffled in
+among the originals (the sample and the order come from ``ctx.rng``). Grades use the original images
+only, so honest grades do not change; a model whose accuracy on the mirror images falls far below its
+accuracy on the same images as they are (:data:`MIRROR_DROP`) is not graded and is flagged for the
+instructor. A sample is enough: a lookup drops from about 1 to about 0.1, an honest model by at most
+0.02, and the noise of a paired difference on 250 images is about 0.02. Scoring is most of the
+grading time of notebooks 3 and 4; a tenth instead of all the mirror images saves 45% of it.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from . import notebook_folders
 # test set (03_cnn_design/reference/cnn_design_accuracy.json, 04_data_wrangling/reference/nb4_lt_reference.json);
 # a lookup table drops from about 1 to about 0.1.
 MIRROR_DROP = 0.2
+MIRROR_FRACTION, MIRROR_MIN = 10, 250   # mirror images: a tenth of the test images, at least 250
 BATCH = 250
 TIMEOUT_S = 900.0
 
@@ -65,7 +70,8 @@ class Scored:
     """A checkpoint scored on the graded test set.
 
     evaluation: confusion on the original images (None when the checkpoint could not be scored).
-    mirrored_accuracy: accuracy on the same images mirrored left to right.
+    mirrored_accuracy: accuracy on the mirror sample (images mirrored left to right).
+    sample_accuracy: accuracy on the same sample as it is (what ``mirrored_accuracy`` is compared with).
     error: why it could not be scored, in plain words for the student ("" when it was).
     """
 
@@ -74,6 +80,7 @@ class Scored:
     n_images: int
     evaluation: Evaluation | None = None
     mirrored_accuracy: float = float("nan")
+    sample_accuracy: float = float("nan")
     error: str = ""
 
     @property
@@ -96,23 +103,30 @@ def checkpoint_problem(exc: StudentError, name: str) -> str:
     return f"{name}: {text.split(marker, 1)[1]}" if marker in text else text
 
 
-def score_images(session, build: str, checkpoint: str, name: str, test: ImageSet, order: np.ndarray) -> Scored:
-    """Score ``test`` [N] and its mirror images in the kernel, in the shuffled ``order`` [2N]; judge here."""
+def mirror_sample(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the images also sent mirrored [M], the order of the N + M images sent [N + M])."""
+    sample = np.sort(rng.choice(n, size=min(n, max(MIRROR_MIN, n // MIRROR_FRACTION)), replace=False))
+    return sample, rng.permutation(n + len(sample))
+
+
+def score_images(session, build: str, checkpoint: str, name: str, test: ImageSet, rng: np.random.Generator) -> Scored:
+    """Score ``test`` [N] and a mirrored sample of it [M] in the kernel, shuffled together; judge here."""
     images = test.images.numpy()
     n = len(images)
-    both = np.concatenate([images, images[..., ::-1]])  # [2N, 3, 32, 32]: originals, then mirrors
+    sample, order = mirror_sample(n, rng)
+    sent = np.concatenate([images, images[sample][..., ::-1]])  # [N + M, 3, 32, 32]: originals, then mirrors
     scored = Scored(name, checkpoint, n)
     try:
         logits = session.run(SCORES_SNIPPET.format(build=build), ["logits"], what=f"{name} with {checkpoint}",
-                             timeout=TIMEOUT_S, images=np.ascontiguousarray(both[order]), path=checkpoint,
+                             timeout=TIMEOUT_S, images=np.ascontiguousarray(sent[order]), path=checkpoint,
                              batch=BATCH)["logits"]
     except StudentError as exc:
         scored.error = checkpoint_problem(exc, name)
         return scored
-    classes = len(test.classes)
-    if logits.shape != (2 * n, classes):
-        scored.error = (f"{name} returns scores of shape {logits.shape} for {2 * n} images; it should return "
-                        f"({2 * n}, {classes}), one score per class.")
+    classes, total = len(test.classes), len(sent)
+    if logits.shape != (total, classes):
+        scored.error = (f"{name} returns scores of shape {logits.shape} for {total} images; it should return "
+                        f"({total}, {classes}), one score per class.")
         return scored
     if not np.isfinite(logits).all():
         scored.error = f"{name} from {checkpoint} returns NaN or infinite scores on test images."
@@ -122,7 +136,8 @@ def score_images(session, build: str, checkpoint: str, name: str, test: ImageSet
     predictions = unshuffled.argmax(1)
     labels = test.labels.numpy()
     scored.evaluation = Evaluation(confusion_from_predictions(labels, predictions[:n], test.classes))
-    scored.mirrored_accuracy = float((predictions[n:] == labels).mean())
+    scored.mirrored_accuracy = float((predictions[n:] == labels[sample]).mean())
+    scored.sample_accuracy = float((predictions[sample] == labels[sample]).mean())
     return scored
 
 
@@ -135,17 +150,16 @@ def scored_checkpoint(ctx: Context, build: str, checkpoint: str, name: str) -> S
     """``checkpoint`` loaded into ``build`` and scored once per notebook (shared through ``ctx.cache``)."""
     key = ("scored", build, checkpoint)
     if key not in ctx.cache:
-        test = graded_test_set(ctx)
-        order = ctx.rng(f"mirror {checkpoint}").permutation(2 * len(test))
-        ctx.cache[key] = score_images(ctx.session, build, checkpoint, name, test, order)
+        ctx.cache[key] = score_images(ctx.session, build, checkpoint, name, graded_test_set(ctx),
+                                      ctx.rng(f"mirror {checkpoint}"))
     return ctx.cache[key]
 
 
 def lookup_problem(scored: Scored) -> str | None:
     """None when accuracy holds on the mirror images, else the student's message."""
-    if scored.accuracy - scored.mirrored_accuracy <= MIRROR_DROP:
+    if scored.sample_accuracy - scored.mirrored_accuracy <= MIRROR_DROP:
         return None
-    return (f"{scored.name} from {scored.checkpoint} reaches {scored.accuracy:.4f} on the test images but only "
+    return (f"{scored.name} from {scored.checkpoint} reaches {scored.sample_accuracy:.4f} on test images but only "
             f"{scored.mirrored_accuracy:.4f} on the same images mirrored left to right. A trained network recognises "
             "a mirrored cat as well as the original (the reference models lose at most 0.02), a model that looks "
             "its inputs up does not: this checkpoint is not graded, and the instructor will look at it.")
@@ -157,7 +171,7 @@ def usable(ctx: Context, scored: Scored) -> Evaluation:
         raise Fail(scored.error)
     problem = lookup_problem(scored)
     if problem:
-        ctx.flag(f"{scored.checkpoint}: accuracy {scored.accuracy:.3f} on the test images, "
+        ctx.flag(f"{scored.checkpoint}: accuracy {scored.sample_accuracy:.3f} on test images, "
                  f"{scored.mirrored_accuracy:.3f} on their mirror images (a lookup of the test set?)")
         raise Fail(problem)
     return scored.evaluation
@@ -209,9 +223,9 @@ def reference_scores(session, build: str, checkpoint: str, name: str, root=None)
     entry = {}
     for key, fast in (("full", False), ("fast", True)):
         test = grading_test_set(root, fast=fast)
-        scored = score_images(session, build, checkpoint, name, test, np.random.default_rng(0).permutation(2 * len(test)))
+        scored = score_images(session, build, checkpoint, name, test, np.random.default_rng(0))
         if scored.error:
             raise RuntimeError(f"reference {checkpoint}: {scored.error}")
         entry[key] = {"images": len(test), "accuracy": scored.accuracy, "per_class": scored.evaluation.per_class.tolist(),
-                      "mirrored_accuracy": scored.mirrored_accuracy}
+                      "mirrored_accuracy": scored.mirrored_accuracy, "mirror_sample_accuracy": scored.sample_accuracy}
     return entry

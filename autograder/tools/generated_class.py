@@ -134,7 +134,7 @@ def write_gradebook(course: Course, rows: dict[str, dict], hand: dict[str, dict]
 def log_row(student: str, case: Case, points: float, rng: np.random.Generator) -> dict:
     status, message = "graded", LIMITS.get(case.name, "")
     if "lookup" in case.name:
-        status, message = "flagged", ("03_cnn_design/test_my_model_050: checkpoints/mymodel.pt: accuracy 1.000 on the "
+        status, message = "flagged", ("03_cnn_design/test_my_model_050: checkpoints/mymodel.pt: accuracy 1.000 on "
                                       "test images, 0.104 on their mirror images (a lookup of the test set?)")
     return {"student": student, "status": status, "points": points, "seconds": round(float(max(5, rng.normal(25, 6))), 1),
             "peak_MB": round(float(rng.uniform(600, 1400))), "message": message, "graded_at": "2026-03-02T10:00:00+0000"}
