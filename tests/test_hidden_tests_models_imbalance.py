@@ -129,6 +129,27 @@ def test_graded_models_show_the_reference_beside_theirs(solution):
     assert not solution.verdicts(NB3)["test_my_model_060"].displays  # one table per model
 
 
+VIEW_FLATTEN = """
+class VanillaCNN(VanillaCNN):
+    def forward(self, x):  # flattens with .view, which a channels-last activation refuses
+        x = self.pool(torch.relu(self.conv(x)))
+        return self.fc(x.view(x.size(0), -1))
+"""
+
+
+def test_a_model_that_refuses_the_channels_last_layout_is_scored_as_the_same_model(solution, folder, real_root):
+    """Scoring tries the faster channels-last layout first; a ``.view`` flatten that refuses it is scored in the
+    usual layout, with the same per-class accuracy."""
+    variant = with_code(solution_namespace(NB3), VIEW_FLATTEN)
+    with pytest.raises(RuntimeError, match="view"):
+        variant["VanillaCNN"]().to(memory_format=torch.channels_last)(
+            torch.zeros(2, 3, 32, 32).contiguous(memory_format=torch.channels_last))
+    gid = "test_vanilla_cnn_accuracy"
+    theirs = Grader(NB3, folder, real_root, variant)(gid)
+    ours = solution.verdicts(NB3)[gid]
+    assert theirs.passed and theirs.lines == ours.lines
+
+
 def test_feedback_fills_a_missing_reference_from_the_reference_files():
     results = [PerClass("MyModel", {"cat": 0.5}), PerClass("Unknown", {"cat": 0.5})]
     _fill_references(results)
