@@ -163,10 +163,9 @@ def read_student(course: Course, student: str, scores: dict | None = None, hand:
             bundles, printed = per_class_outputs(by_id[gid]) if gid in by_id else ([], [])
             mime.extend(bundles)
             text.extend(printed)
-    # The harness's bundles first; a printed table only for a model no bundle reports.
-    fb.per_class = mime + [r for r in text if r.model not in {m.model for m in mime}]
+    # The first report per model, the harness's bundles before any printed table.
     seen = set()
-    fb.per_class = [r for r in fb.per_class if not (r.model in seen or seen.add(r.model))]  # first report per model
+    fb.per_class = [r for r in mime + text if not (r.model in seen or seen.add(r.model))]
     _fill_references(fb.per_class)
     fb.hints = hints_for(fb)
     fb.hand = hand_grades(course, student) if hand is None else hand
