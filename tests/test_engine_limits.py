@@ -71,6 +71,22 @@ def test_each_end_of_a_kernel_is_named_by_its_true_cause(returncode, timed_out, 
     assert _describe_exit(returncode, timed_out, limits, cpu_s, peak_mb)[1] == words
 
 
+@pytest.mark.parametrize("returncode, timed_out, cpu_s, hit", [
+    (128 + signal.SIGXCPU, False, 100.0, True),   # bwrap passes RLIMIT_CPU's signal on as 128 + it
+    (128 + signal.SIGKILL, False, 100.0, True),   # the hard CPU limit's SIGKILL, budget used
+    (-signal.SIGKILL, True, 10.0, True),          # the wall clock (a busy machine: retried by its own rule)
+    (128 + signal.SIGKILL, False, 1.0, False),    # the system's OOM killer: a crash, worth one retry
+    (-signal.SIGSEGV, False, 1.0, False),
+])
+def test_a_time_limit_is_read_from_the_launchers_cause_not_the_raw_exit_status(returncode, timed_out, cpu_s, hit):
+    from autograder.engine.worker import time_limit_hit
+
+    limits = Limits(wall_s=300, budget_s=100, memory_gb=4)
+    record = {"returncode": returncode, "timed_out": timed_out,
+              "cause": _describe_exit(returncode, timed_out, limits, cpu_s, 100)[1]}
+    assert time_limit_hit([record]) is hit
+
+
 def test_the_timeout_is_cpu_time_and_the_wall_clock_allows_more():
     limits = kernel_limits(900, 4, {"OMP_NUM_THREADS": "8"})
     assert limits == {"budget_s": 900.0, "cpu_s": 7200, "wall_s": 900.0 * WALL_SLACK, "memory_gb": 4.0}

@@ -17,7 +17,6 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 import tempfile
 import time
 import traceback
@@ -108,6 +107,13 @@ def name_kernel_deaths(folder: Path, launches: list[dict]) -> list[str]:
     for path, cause in zip(dead, causes):
         path.write_text(path.read_text().replace(GENERIC_DEATH, f"the kernel died ({cause})"))
     return [p.stem for p in dead]
+
+
+def time_limit_hit(launches: list[dict]) -> bool:
+    """True when a kernel of ``launches`` (the launcher's records) was stopped by its time limit: the wall clock,
+    or its CPU time as the launcher read it (``cause``: bwrap reports a signal as 128 + it, which the raw exit
+    status does not show)."""
+    return any(r.get("timed_out") or str(r.get("cause") or "").startswith("time limit") for r in launches)
 
 
 def grade_one(job: GradingJob) -> GradingResult:
@@ -202,8 +208,7 @@ def _grade_in_scratch(job: GradingJob, tmp: Path, slot: int, result: GradingResu
     grader_errors = [v for v in verdicts if v["kind"] == "grader_error"]
     # A kernel that died with no limit of ours to blame (the OOM killer, a crash): worth one retry.
     text = (out.get("error") or "") + "\n" + (out.get("log") or "")
-    student_limit = any(r.get("timed_out") or r.get("returncode") == -signal.SIGXCPU for r in launches)
-    result.retry = not out["success"] and "Kernel died" in text and not student_limit
+    result.retry = not out["success"] and "Kernel died" in text and not time_limit_hit(launches)
     slow = [r for r in launches if r.get("machine_slow")]
     if slow:  # the wall clock ran out before the student's CPU-time budget: the machine's fault, never a 0
         result.retry = True
