@@ -128,36 +128,39 @@ def nbgrader_command(root: Path) -> list[str]:
             f"--CourseDirectory.db_url=sqlite:///{db}", "--CourseDirectory.course_id=a2-course-kit"]
 
 
-def notebook_seconds(root: Path, student: str) -> dict[str, float]:
-    """Seconds each notebook took in the autograded copy (nbgrader records start and end of execution)."""
+def execution_stamps(root: Path, student: str) -> dict[str, list[tuple[object, dict]]]:
+    """``{notebook: [(cell, {timestamp name: datetime})]}``: nbgrader's execution timestamps in the autograded copy."""
     import nbformat
     from datetime import datetime
 
     out = {}
     for path in sorted((root / "autograded" / student / "a2").glob("*.ipynb")):
-        stamps = [c.metadata.get("execution", {}) for c in nbformat.read(path, as_version=4).cells]
-        times = [datetime.fromisoformat(v.replace("Z", "+00:00")) for e in stamps for v in e.values()
-                 if isinstance(v, str) and v[:2] == "20"]
-        out[path.stem] = round((max(times) - min(times)).total_seconds(), 1) if times else None
+        out[path.stem] = [(cell, {k: datetime.fromisoformat(v.replace("Z", "+00:00"))
+                                  for k, v in cell.metadata.get("execution", {}).items()
+                                  if isinstance(v, str) and v[:2] == "20"})
+                          for cell in nbformat.read(path, as_version=4).cells]
     return out
 
 
-def slowest_cells(root: Path, student: str, top: int = 8) -> list[dict]:
-    """The cells that took longest in the autograded copy (nbgrader's execution timestamps): where the time goes."""
-    import nbformat
-    from datetime import datetime
+def notebook_seconds(stamps: dict) -> dict[str, float]:
+    """Seconds each notebook took (first to last timestamp of :func:`execution_stamps`)."""
+    out = {}
+    for notebook, cells in stamps.items():
+        times = [t for _, cell_stamps in cells for t in cell_stamps.values()]
+        out[notebook] = round((max(times) - min(times)).total_seconds(), 1) if times else None
+    return out
 
+
+def slowest_cells(stamps: dict, top: int = 8) -> list[dict]:
+    """The cells that took longest (:func:`execution_stamps`): where the time goes."""
     cells = []
-    for path in sorted((root / "autograded" / student / "a2").glob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            e = cell.metadata.get("execution", {})
+    for notebook, executed in stamps.items():
+        for cell, e in executed:
             start, end = e.get("iopub.execute_input") or e.get("shell.execute_reply.started"), e.get("shell.execute_reply")
             if start and end:
-                seconds = (datetime.fromisoformat(end.replace("Z", "+00:00")) -
-                           datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
                 gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-                cells.append({"notebook": path.stem, "cell": gid or (cell.source.strip().splitlines() or [""])[0][:60],
-                              "seconds": round(seconds, 1)})
+                cells.append({"notebook": notebook, "cell": gid or (cell.source.strip().splitlines() or [""])[0][:60],
+                              "seconds": round((end - start).total_seconds(), 1)})
     return sorted(cells, key=lambda c: -c["seconds"])[:top]
 
 
@@ -194,8 +197,9 @@ def whole_submissions(tmp: Path, n: int, env: dict, data: str, fast: bool = True
     plan.append(("a2kit 2 workers", [sys.executable, "-c", ENGINE, str(root), "2", "0", data, mode]))
     runs = run_plan(root, pristine, plan, n, {**env, "A2_FAST": mode},
                     label=f"whole submissions ({'fast' if fast else 'full'} mode), ")
-    runs["a2kit 2 workers"]["seconds_per_notebook_s01"] = notebook_seconds(root, "s01")
-    runs["a2kit 2 workers"]["slowest_cells_s01"] = slowest_cells(root, "s01")
+    stamps = execution_stamps(root, "s01")
+    runs["a2kit 2 workers"]["seconds_per_notebook_s01"] = notebook_seconds(stamps)
+    runs["a2kit 2 workers"]["slowest_cells_s01"] = slowest_cells(stamps)
     return runs
 
 
